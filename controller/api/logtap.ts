@@ -1,0 +1,153 @@
+// The LogTap API: defined once here as typebox schemas. The TypeScript types below and the CRD
+// in crds/ (scripts/gen-crd.ts) are both derived from these schemas.
+import Type, { type Static } from 'typebox'
+
+export const GROUP = 'logsocket.dev'
+export const VERSION = 'v1alpha1'
+export const API_VERSION = `${GROUP}/${VERSION}`
+export const KIND = 'LogTap'
+export const PLURAL = 'logtaps'
+export const SINGULAR = 'logtap'
+export const SHORT_NAMES = ['ltap']
+
+// A DNS-1123 subdomain: what Kubernetes accepts as an object name.
+const objectName = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+})
+
+export const FlowKind = Type.Enum(['Flow', 'ClusterFlow'])
+export type FlowKind = Static<typeof FlowKind>
+export const TapMode = Type.Enum(['inject', 'mirror'])
+export type TapMode = Static<typeof TapMode>
+export const TapLifetime = Type.Enum(['session', 'persistent'])
+export type TapLifetime = Static<typeof TapLifetime>
+
+export const LogTapSpec = Type.Object({
+  flow: Type.Object(
+    {
+      kind: Type.Enum(['Flow', 'ClusterFlow'], {
+        default: 'Flow',
+        description:
+          'Flow taps a Flow in the LogTap namespace; ClusterFlow taps a ClusterFlow, and the LogTap must then live in the logging control namespace next to it.',
+      }),
+      name: { ...objectName, description: 'Name of the Flow or ClusterFlow to tap.' },
+    },
+    { description: 'The logging-operator flow whose output records are streamed.' },
+  ),
+  mode: Type.Enum(['inject', 'mirror'], {
+    default: 'inject',
+    description:
+      "inject adds the tap's output, last, to the flow's output refs; mirror never touches the flow and creates a copy of it (same match, filters and loggingRef) that feeds only the tap.",
+  }),
+  lifetime: Type.Enum(['session', 'persistent'], {
+    default: 'persistent',
+    description:
+      'session: the tap is deleted when its heartbeat Lease (same name, same namespace) expires or never appears; persistent: it lives until deleted.',
+  }),
+  replay: Type.Integer({
+    minimum: 0,
+    maximum: 100000,
+    default: 1000,
+    description: 'How many recent records the relay keeps for clients that connect or reconnect.',
+  }),
+})
+export type LogTapSpec = Static<typeof LogTapSpec>
+
+export const ConditionStatus = Type.Enum(['True', 'False', 'Unknown'])
+export const Condition = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: 316 }),
+  status: ConditionStatus,
+  reason: Type.String({ minLength: 1, maxLength: 1024 }),
+  message: Type.String({ maxLength: 32768 }),
+  lastTransitionTime: Type.String({ format: 'date-time' }),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+})
+export type Condition = Static<typeof Condition>
+
+export const LogTapStatus = Type.Object({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(Type.Array(Condition)),
+  outputKind: Type.Optional(Type.Enum(['Output', 'ClusterOutput'])),
+  outputName: Type.Optional(Type.String({ description: 'The Output or ClusterOutput that feeds this tap.' })),
+  mirrorFlowName: Type.Optional(
+    Type.String({ description: 'mirror mode: the flow copy that feeds the tap.' }),
+  ),
+  streamPath: Type.Optional(
+    Type.String({ description: 'WebSocket path of the stream on the relay service.' }),
+  ),
+  listeners: Type.Optional(Type.Integer({ minimum: 0, description: 'Clients streaming now (relay).' })),
+  recordsReceived: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Records the relay received for this tap (relay).' }),
+  ),
+  lastRecordTime: Type.Optional(Type.String({ format: 'date-time' })),
+})
+export type LogTapStatus = Static<typeof LogTapStatus>
+
+export interface ObjectMeta {
+  name?: string
+  namespace?: string
+  uid?: string
+  generation?: number
+  resourceVersion?: string
+  creationTimestamp?: string | Date
+  deletionTimestamp?: string | Date
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+  finalizers?: string[]
+  ownerReferences?: OwnerReference[]
+}
+
+export interface OwnerReference {
+  apiVersion: string
+  kind: string
+  name: string
+  uid: string
+  controller?: boolean
+  blockOwnerDeletion?: boolean
+}
+
+export interface LogTap {
+  apiVersion: typeof API_VERSION
+  kind: typeof KIND
+  metadata: ObjectMeta
+  spec: LogTapSpec
+  status?: LogTapStatus
+}
+
+// Condition types, one constant each.
+export const Conditions = {
+  FlowFound: 'FlowFound',
+  OutputReady: 'OutputReady',
+  Attached: 'Attached',
+  Ready: 'Ready',
+} as const
+
+// Labels on everything log-socket creates.
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
+export const MANAGED_BY = 'log-socket'
+export const LABEL_TAP = `${GROUP}/tap`
+export const LABEL_TAP_NAMESPACE = `${GROUP}/tap-namespace`
+
+// Finalizers: on the LogTap (ordered cleanup of refs, then outputs) and on each Output it owns
+// (an Output is never removed while a flow may still reference it).
+export const FINALIZER_TAP = `${GROUP}/cleanup`
+export const FINALIZER_OUTPUT = `${GROUP}/unreferenced`
+
+export const FIELD_MANAGER_CONTROLLER = 'log-socket-controller'
+export const FIELD_MANAGER_RELAY = 'log-socket-relay'
+export const FIELD_MANAGER_CLI = 'k8stail'
+
+export function streamPath(namespace: string, name: string): string {
+  return `/taps/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`
+}
+
+export function ingestPath(namespace: string, name: string): string {
+  return `/ingest/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`
+}
+
+// The header fluentd sends with each chunk, carrying the per-tap credential.
+export const INGEST_TOKEN_HEADER = 'x-log-socket-tap-token'
+// The header clients send their Kubernetes token in (the API server proxy strips Authorization).
+export const CLIENT_TOKEN_HEADER = 'x-authorization'

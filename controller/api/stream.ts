@@ -1,0 +1,76 @@
+// The stream protocol between the relay and its clients (k8stail, browsers).
+//
+// One WebSocket text frame carries exactly one JSON message. Every message has a `type`.
+// Records keep the exact bytes fluentd posted: the relay splices them into the frame as the value
+// of `record` without re-serialising, so `JSON.parse(frame).record` is the original record and
+// the substring after `"record":` (minus the final `}`) is byte-identical to what was posted.
+//
+// Sequence numbers (`seq`) are per tap and per relay `epoch`: every record the relay accepts for a
+// tap takes the next number, whether a listener is shown the record or a `denied` notice.
+// A client resumes with `?since=<seq>&epoch=<epoch>`; when the epoch differs (the relay
+// restarted) the relay says so in `hello` and the client reports the gap.
+
+export interface HelloMessage {
+  type: 'hello'
+  tap: string // "<namespace>/<name>"
+  epoch: string // changes when the relay restarts: sequence numbers are only comparable within one epoch
+  user: string // the authenticated username the per-record RBAC is evaluated for
+  lastSeq: number // the newest sequence number the relay has for this tap (0: none yet)
+  replayFrom: number // first sequence number that will be replayed (0: no replay)
+  resumed: boolean // true when `since` was honoured within the same epoch without loss
+}
+
+export interface RecordMessage {
+  type: 'record'
+  seq: number
+  record: unknown // the original record, spliced in byte for byte
+}
+
+export interface DeniedMessage {
+  type: 'denied'
+  seq: number // the sequence number of the (last) denied record
+  pod: string // "<namespace>/<pod>" or "" when the record carries no kubernetes metadata
+  count: number // denied records this notice stands for (repeated denials for one pod are summarised)
+  message: string // "Permission denied to access <pod> logs for <user>" (the original's wording)
+}
+
+export interface DroppedMessage {
+  type: 'dropped'
+  count: number // records this listener lost (its queue overflowed or the replay buffer no longer had them)
+  fromSeq: number
+  toSeq: number
+  reason: 'slow-consumer' | 'replay-exhausted' | 'relay-overloaded'
+}
+
+export interface StatusMessage {
+  type: 'status'
+  phase: 'waiting' | 'ready' | 'deleted'
+  message: string
+}
+
+export interface SkippedMessage {
+  type: 'skipped'
+  count: number // malformed lines the relay skipped in a posted chunk
+}
+
+export type StreamMessage =
+  | HelloMessage
+  | RecordMessage
+  | DeniedMessage
+  | DroppedMessage
+  | StatusMessage
+  | SkippedMessage
+
+// WebSocket close codes the relay uses (4000-4999 is the application range).
+export const CloseCodes = {
+  GoingAway: 1001, // relay shutting down: reconnect
+  TapDeleted: 4004, // the LogTap is gone: do not reconnect
+  Unauthorized: 4001,
+  Forbidden: 4003,
+} as const
+
+// The one-line JSON body of a refused upgrade (401/403/404/...), for the CLI to show.
+export interface RefusalBody {
+  error: string
+  reason: string
+}
