@@ -1,0 +1,17 @@
+// What the relay needs to know about LogTaps, without depending on how it is learned
+// (an informer in production, a plain map in unit tests).
+export interface TapInfo {
+  namespace: string
+  name: string
+  uid: string
+  replay: number // spec.replay: records kept for clients that connect or reconnect
+  deleting: boolean // deletionTimestamp is set
+}
+
+export interface TapDirectory {
+  get(namespace: string, name: string): TapInfo | undefined
+  // Called when a tap disappears (deleted) so the relay can close its streams and free its buffers.
+  onRemoved(listener: (namespace: string, name: string) => void): void
+  // True once the first list has completed; /readyz reports it.
+  synced(): boolean
+}
