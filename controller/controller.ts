@@ -36,6 +36,7 @@ export interface ControllerOptions {
   sessionGraceMs?: number // for a session tap's Lease to appear; default 30 s
   leaseGraceMs?: number // past a session Lease's expiry before the tap is deleted; default 3 s
   concurrency?: number // parallel reconciles of different keys; default 4
+  namespace?: string // watch and reconcile only this namespace (default: all namespaces)
   // Test hook: runs before each reconcile step; throwing simulates a crash between steps.
   beforeAction?: (key: string, action: Action) => void | Promise<void>
 }
@@ -48,20 +49,30 @@ export interface RunningController {
 
 export const LEADER_LEASE_NAME = 'log-socket-controller'
 
-function informerSpecs(custom: CustomObjectsApi): Record<keyof Caches, InformerSpec> {
+function informerSpecs(custom: CustomObjectsApi, namespace?: string): Record<keyof Caches, InformerSpec> {
   const cluster = (group: string, version: string, plural: string, kind: string): InformerSpec => ({
     name: kind,
     kind,
     path: `/apis/${group}/${version}/${plural}`,
     list: async () => (await custom.listClusterCustomObject({ group, version, plural })) as never,
   })
+  const scoped = (group: string, version: string, plural: string, kind: string): InformerSpec =>
+    namespace
+      ? {
+          name: kind,
+          kind,
+          path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+          list: async () =>
+            (await custom.listNamespacedCustomObject({ group, version, namespace, plural })) as never,
+        }
+      : cluster(group, version, plural, kind)
   return {
-    taps: cluster(GROUP, VERSION, PLURAL, 'LogTap'),
-    outputs: cluster(LOGGING_GROUP, 'v1beta1', 'outputs', 'Output'),
-    clusterOutputs: cluster(LOGGING_GROUP, 'v1beta1', 'clusteroutputs', 'ClusterOutput'),
-    flows: cluster(LOGGING_GROUP, 'v1beta1', 'flows', 'Flow'),
-    clusterFlows: cluster(LOGGING_GROUP, 'v1beta1', 'clusterflows', 'ClusterFlow'),
-    loggings: cluster(LOGGING_GROUP, 'v1beta1', 'loggings', 'Logging'),
+    taps: scoped(GROUP, VERSION, PLURAL, 'LogTap'),
+    outputs: scoped(LOGGING_GROUP, 'v1beta1', 'outputs', 'Output'),
+    clusterOutputs: scoped(LOGGING_GROUP, 'v1beta1', 'clusteroutputs', 'ClusterOutput'),
+    flows: scoped(LOGGING_GROUP, 'v1beta1', 'flows', 'Flow'),
+    clusterFlows: scoped(LOGGING_GROUP, 'v1beta1', 'clusterflows', 'ClusterFlow'),
+    loggings: cluster(LOGGING_GROUP, 'v1beta1', 'loggings', 'Logging'), // cluster-scoped
   }
 }
 
@@ -104,7 +115,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
         enqueue(keyOf(ns, tapName))
     }
   }
-  const specs = informerSpecs(custom)
+  const specs = informerSpecs(custom, o.namespace)
   for (const k of Object.keys(specs) as (keyof Caches)[]) {
     caches[k] = new Informer(o.kc, specs[k], onEvent(k), log)
   }

@@ -26,6 +26,7 @@ export class Informer {
   private firstSync: { promise: Promise<void>; resolve: () => void }
   private readonly log: pino.Logger
   private readonly timers: Timers
+  private readonly name: string
 
   constructor(
     kc: KubeConfig,
@@ -36,6 +37,7 @@ export class Informer {
   ) {
     this.log = log
     this.timers = timers
+    this.name = spec.name
     let resolve = () => {}
     this.firstSync = { promise: new Promise<void>((r) => (resolve = r)), resolve }
     const kind = spec.kind
@@ -53,27 +55,35 @@ export class Informer {
     this.lw.on('add', withKind('add'))
     this.lw.on('update', withKind('update'))
     this.lw.on('delete', withKind('delete'))
-    this.lw.on('connect', () => {
-      this.failures = 0
-    })
     this.lw.on('error', (err: unknown) => {
       this.errorDuringStart = true
-      if (this.stopped) return
-      const delay = Math.min(30_000, 1000 * 2 ** this.failures)
-      this.failures++
-      this.log.warn(
-        { informer: spec.name, err: String(err), retryInMs: delay },
-        'Informer failed; restarting',
-      )
-      this.restartTimer = this.timers.setTimeout(() => void this.run(), delay)
+      this.scheduleRestart(err)
     })
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped) return
+    const delay = Math.min(30_000, 1000 * 2 ** this.failures)
+    this.failures++
+    this.log.warn({ informer: this.name, err: String(err), retryInMs: delay }, 'Informer failed; restarting')
+    this.timers.clearTimeout(this.restartTimer)
+    this.restartTimer = this.timers.setTimeout(() => void this.run(), delay)
   }
 
   private async run(): Promise<void> {
     if (this.stopped) return
     this.errorDuringStart = false
-    await this.lw.start()
-    if (!this.errorDuringStart && !this.stopped && !this.isSynced) {
+    try {
+      await this.lw.start()
+    } catch (err) {
+      // Opening the watch itself failed (e.g. the API server is unreachable).
+      this.errorDuringStart = true
+      this.scheduleRestart(err)
+      return
+    }
+    if (this.errorDuringStart || this.stopped) return
+    this.failures = 0
+    if (!this.isSynced) {
       this.isSynced = true
       this.firstSync.resolve()
     }
