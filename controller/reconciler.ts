@@ -7,7 +7,7 @@ import { type Action, type ControllerStatus, type DesiredConfig, desired } from 
 import { parseKey } from './core/naming.ts'
 import { describeRef, isDeleting, jsonEqual, type KObject } from './core/objects.ts'
 import type { LeaseInfo } from './core/session.ts'
-import { execute, NotYet } from './k8s/actions.ts'
+import { execute, NotYet, type PassContext } from './k8s/actions.ts'
 import { type Api, errorText, isConflict, isNotFound } from './k8s/api.ts'
 import type { EventRecorder } from './k8s/events.ts'
 import type { Informer } from './k8s/informers.ts'
@@ -65,11 +65,19 @@ export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result 
     now,
   }
   const want = desired(observed, d.cfg)
+  const byKind = {
+    Output: d.caches.outputs,
+    ClusterOutput: d.caches.clusterOutputs,
+    Flow: d.caches.flows,
+    ClusterFlow: d.caches.clusterFlows,
+    LogTap: d.caches.taps,
+  }
+  const ctx: PassContext = { applied: new Map(), cached: (kind, n) => byKind[kind].get(n, namespace) }
 
   for (const action of want.actions) {
     await d.beforeAction?.(key, action)
     try {
-      const r = await execute(d.api, namespace, name, tap, action)
+      const r = await execute(d.api, ctx, namespace, name, tap, action)
       d.metrics.actions.inc({ action: action.type })
       if (r.did) {
         const target = r.object ? `${describeRef(r.object)}` : `LogTap ${key}`

@@ -58,8 +58,17 @@ function addFinalizerOps(cur: KObject, finalizer: string): JsonPatchOp[] | null 
   ]
 }
 
-async function requireLiveOutput(api: Api, output: ObjRef, tapUid: string): Promise<void> {
-  const live = await api.get(output.kind, output.namespace, output.name)
+// What one reconcile pass knows beyond the caches: objects whose live state a previous step's API
+// response just returned.
+export interface PassContext {
+  applied: Map<string, KObject>
+  cached(kind: ObjRef['kind'] | 'LogTap', name: string): KObject | undefined
+}
+
+async function requireLiveOutput(api: Api, ctx: PassContext, output: ObjRef, tapUid: string): Promise<void> {
+  const live =
+    ctx.applied.get(`${output.kind}/${output.name}`) ??
+    (await api.get(output.kind, output.namespace, output.name))
   if (!live || !ownedByUid(live, tapUid) || isDeleting(live) || !hasFinalizer(live, FINALIZER_OUTPUT)) {
     throw new NotYet(`${describeRef(output)} is not in place yet`)
   }
@@ -79,6 +88,7 @@ async function liveUidFor(api: Api, obj: KObject, tapUid: string): Promise<strin
 
 export async function execute(
   api: Api,
+  ctx: PassContext,
   ns: string,
   name: string,
   tap: LogTap | undefined,
@@ -87,17 +97,22 @@ export async function execute(
   const tapUid = tap?.metadata.uid ?? ''
   switch (a.type) {
     case 'AddTapFinalizer': {
-      const r = await api.patchFresh('LogTap', ns, name, (cur) =>
-        cur.metadata.uid === tapUid ? addFinalizerOps(cur, FINALIZER_TAP) : null,
+      const r = await api.patchFresh(
+        'LogTap',
+        ns,
+        name,
+        (cur) => (cur.metadata.uid === tapUid ? addFinalizerOps(cur, FINALIZER_TAP) : null),
+        tap,
       )
       return r === 'patched' ? { did: 'Added finalizer' } : {}
     }
     case 'ApplyOutput':
     case 'ApplyMirrorFlow': {
-      if (a.type === 'ApplyMirrorFlow') await requireLiveOutput(api, a.output, tapUid)
+      if (a.type === 'ApplyMirrorFlow') await requireLiveOutput(api, ctx, a.output, tapUid)
       // Never create over an object we did not see: a stale cache must not make us adopt one.
       const uid = a.existingUid ?? (await liveUidFor(api, a.object, tapUid))
       const applied = await api.apply(a.object, uid)
+      ctx.applied.set(`${a.object.kind}/${applied.metadata.name}`, applied)
       const verb = uid ? 'Updated' : 'Created'
       const what = a.type === 'ApplyMirrorFlow' ? `mirror ${a.object.kind}` : a.object.kind
       return {
@@ -111,7 +126,7 @@ export async function execute(
       }
     }
     case 'Attach': {
-      await requireLiveOutput(api, a.output, tapUid)
+      await requireLiveOutput(api, ctx, a.output, tapUid)
       const r = await api.patchFresh(a.flow.kind, ns, a.flow.name, (cur) =>
         attachPatch(cur, a.field, a.output.name),
       )
@@ -125,8 +140,8 @@ export async function execute(
       return r === 'patched' ? { did: `Detached ${a.output.kind} from ${a.flow.kind}`, object: a.flow } : {}
     }
     case 'DeleteMirrorFlow': {
-      await api.delete(a.flow.kind, ns, a.flow.name, a.flow.uid)
-      return { did: `Deleted mirror ${a.flow.kind}`, object: a.flow }
+      const done = await api.delete(a.flow.kind, ns, a.flow.name, a.flow.uid)
+      return done ? { did: `Deleted mirror ${a.flow.kind}`, object: a.flow } : {}
     }
     case 'ReleaseOutput': {
       const kind = a.output.kind as OutputKind
@@ -142,8 +157,8 @@ export async function execute(
       return r === 'patched' ? { did: `Released ${kind}`, object: a.output } : {}
     }
     case 'DeleteOutput': {
-      await api.delete(a.output.kind, ns, a.output.name, a.output.uid)
-      return { did: `Deleted ${a.output.kind}`, object: a.output }
+      const done = await api.delete(a.output.kind, ns, a.output.name, a.output.uid)
+      return done ? { did: `Deleted ${a.output.kind}`, object: a.output } : {}
     }
     case 'RemoveTapFinalizer': {
       const selector = `${LABEL_TAP}=${tapLabelValue(name)}`
@@ -159,8 +174,8 @@ export async function execute(
       return r === 'patched' ? { did: 'Removed finalizer' } : {}
     }
     case 'DeleteTap': {
-      await api.delete('LogTap', ns, name, tapUid)
-      return { did: 'Deleted LogTap' }
+      const done = await api.delete('LogTap', ns, name, tapUid)
+      return done ? { did: 'Deleted LogTap' } : {}
     }
   }
 }

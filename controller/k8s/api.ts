@@ -97,20 +97,26 @@ export class Api {
     )) as KObject
   }
 
-  // Reads the object fresh and patches it with ops computed from that read; recomputes on
-  // conflict. `build` returns null when nothing needs changing. Returns false if the object is gone.
+  // Patches the object with ops computed from its current state, recomputing from a fresh read
+  // when the server rejects them (a `test` op failed: someone changed it meanwhile). The first
+  // attempt may use a cached copy: the ops' test guards make that safe. `build` returns null when
+  // nothing needs changing.
   async patchFresh(
     kind: Kind,
     namespace: string,
     name: string,
     build: (current: KObject) => JsonPatchOp[] | null,
+    cached?: KObject,
     attempts = 5,
   ): Promise<'patched' | 'unchanged' | 'gone'> {
     for (let i = 1; ; i++) {
-      const current = await this.get(kind, namespace, name)
+      const current = i === 1 && cached ? structuredClone(cached) : await this.get(kind, namespace, name)
       if (!current) return 'gone'
       const ops = build({ ...current, kind })
-      if (!ops) return 'unchanged'
+      if (!ops) {
+        if (i === 1 && cached) continue // the cache may be behind: confirm with a fresh read
+        return 'unchanged'
+      }
       try {
         await this.jsonPatch(kind, namespace, name, ops)
         return 'patched'
@@ -121,14 +127,15 @@ export class Api {
     }
   }
 
-  // Deletes exactly the incarnation `uid` (a recreated object of the same name is left alone).
+  // Deletes exactly the incarnation `uid` (a recreated object of the same name is left alone);
+  // false when there was nothing to delete.
   async delete(
     kind: Kind,
     namespace: string,
     name: string,
     uid?: string,
     propagationPolicy = 'Background',
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
       await this.custom.deleteNamespacedCustomObject({
         ...PLURALS[kind],
@@ -137,8 +144,9 @@ export class Api {
         propagationPolicy,
         body: uid ? { preconditions: { uid } } : {},
       })
+      return true
     } catch (err) {
-      if (isNotFound(err) || (uid && statusCode(err) === 409)) return // gone, or already another object
+      if (isNotFound(err) || (uid && statusCode(err) === 409)) return false // gone, or another object now
       throw err
     }
   }
