@@ -56,7 +56,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
   const num = (flag: string, v: string | undefined, dflt: number): number => {
     if (v === undefined) return dflt
     const n = Number(v)
-    if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be a port number, got ${JSON.stringify(v)}`)
+    if (!Number.isInteger(n))
+      throw new ConfigError(`--${flag} must be a port number, got ${JSON.stringify(v)}`)
     return n
   }
   const namespace = values.namespace ?? env.POD_NAMESPACE ?? 'log-socket'
@@ -81,7 +82,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
     ingestPort,
     streamPort: num('stream-port', values['stream-port'], 10001),
     opsPort: num('ops-port', values['ops-port'], 8080),
-    ingestBaseUrl: (values['ingest-base-url'] ?? `http://log-socket.${namespace}.svc:${ingestPort}`).replace(/\/+$/, ''),
+    ingestBaseUrl: (values['ingest-base-url'] ?? `http://log-socket.${namespace}.svc:${ingestPort}`).replace(
+      /\/+$/,
+      '',
+    ),
     ingestKey,
     ingestKeyGenerated,
     leaderElect: values['leader-elect'] ?? false,

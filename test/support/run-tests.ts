@@ -58,7 +58,12 @@ try {
   const code = await new Promise<number>((resolve) => {
     tap = spawn(path.join(repoRoot, 'node_modules', '.bin', 'tap'), process.argv.slice(2), {
       stdio: 'inherit',
-      env: { ...process.env, [CLUSTER_ENV]: stateFile },
+      // node_modules/.bin first: tap's test processes must run on the project's Node 24, not the system's.
+      env: {
+        ...process.env,
+        PATH: `${path.join(repoRoot, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+        [CLUSTER_ENV]: stateFile,
+      },
     })
     tap.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)))
   })
