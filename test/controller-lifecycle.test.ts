@@ -2,6 +2,7 @@
 // least-privilege ServiceAccount: creation speed, deletion order, cascades, shared flows,
 // concurrent edits, and what kubectl shows.
 import { CoreV1Api, CustomObjectsApi, setHeaderOptions } from '@kubernetes/client-node'
+import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { FINALIZER_OUTPUT, FINALIZER_TAP, INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
 import { verifyTapCredential } from '../controller/core/credential.ts'
@@ -19,12 +20,12 @@ import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
 
-async function setup(t: Test, prefix: string) {
+async function setup(t: Test, prefix: string, registry = new Registry()) {
   const ns = await c.newNamespace(prefix)
   const o = new Objects(c.kc, ns)
   const inv = new InvariantWatcher(c.kc, ns)
   await inv.start()
-  const ctl = await runController(c, ns)
+  const ctl = await runController(c, ns, { registry })
   t.teardown(() => ctl.stop())
   return { ns, o, inv, ctl }
 }
@@ -247,8 +248,9 @@ t.test('concurrent edits of the Flow by someone else are preserved', async (t) =
   await finish(t, inv)
 })
 
-t.test('kubectl shows columns, conditions and Events', async (t) => {
-  const { ns, o } = await setup(t, 'kubectl')
+t.test('kubectl shows columns, conditions and Events; metrics count reconciles', async (t) => {
+  const registry = new Registry()
+  const { ns, o } = await setup(t, 'kubectl', registry)
   await userFlow(o)
   await o.create('LogTap', 'k', tapSpec('app'))
   await waitFor('Ready', async () => (await o.condition('k', 'Ready'))?.status === 'True')
@@ -264,6 +266,11 @@ t.test('kubectl shows columns, conditions and Events', async (t) => {
   })
   t.match(desc.stdout, /Created Output: Output .*logtap-k/)
   t.match(desc.stdout, /Type:\s+Ready/)
+  const metrics = await registry.metrics()
+  t.match(metrics, /logsocket_controller_reconciles_total\{result="success"\} [1-9]/)
+  t.match(metrics, /logsocket_controller_actions_total\{action="Attach"\} 1/)
+  t.match(metrics, /logsocket_controller_queue_depth 0/)
+  t.match(metrics, /logsocket_controller_reconcile_duration_seconds_count [1-9]/)
 })
 
 t.test('the controller identity is least-privilege, not admin', async (t) => {
