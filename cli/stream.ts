@@ -54,7 +54,11 @@ function isSpace(b: number): boolean {
 }
 
 export function droppedNotice(m: { count: number; reason: string; fromSeq: number; toSeq: number }): string {
-  return `${m.count} records may be missing (${m.reason}, seq ${m.fromSeq}-${m.toSeq})`
+  return `${records(m.count)} may be missing (${m.reason}, seq ${m.fromSeq}-${m.toSeq})`
+}
+
+function records(n: number): string {
+  return n === 1 ? '1 record' : `${n} records`
 }
 
 export interface ResumeState {
@@ -196,8 +200,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       if (r.missing !== undefined) {
         h.notice(
           r.state.epoch !== state.epoch
-            ? `reconnected to a restarted relay; ${r.missing} records may be missing (more if the old relay got any after the connection dropped)`
-            : `reconnected; ${r.missing} records may be missing`,
+            ? `reconnected to a restarted relay; ${records(r.missing)} may be missing (more if the old relay got any after the connection dropped)`
+            : `reconnected; ${records(r.missing)} may be missing`,
         )
       } else if (state.epoch !== undefined) h.notice('reconnected; nothing missed')
       state = r.state

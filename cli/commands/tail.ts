@@ -49,7 +49,12 @@ export const EXAMPLES_HELP = [
   'k8stail default/flow1 -t "$(kubectl create token viewer -n default)" --grep error --for 5m',
 ] as const
 
-export function createTailCommand(deps: Omit<TailDeps, 'env'> & { env?: TailDeps['env'] }) {
+export type TailCommandDeps = Omit<TailDeps, 'env'> & {
+  env?: TailDeps['env']
+  run?: typeof runTail // what runs the parsed options (tests look at them instead)
+}
+
+export function createTailCommand(deps: TailCommandDeps) {
   return defineCommand({
     meta: {
       name: 'k8stail',
@@ -64,7 +69,7 @@ export function createTailCommand(deps: Omit<TailDeps, 'env'> & { env?: TailDeps
       }
       try {
         const options = parseTailOptions(args as RawTailArgs, deps.stdout.isTTY === true)
-        return await runTail(options, { ...deps, env: deps.env ?? {} })
+        return await (deps.run ?? runTail)(options, { ...deps, env: deps.env ?? {} })
       } catch (err) {
         deps.stderr.write(`${formatError(err)}\n`)
         return exitCodeFor(err)

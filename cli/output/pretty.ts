@@ -106,5 +106,7 @@ function str(v: unknown): string | undefined {
 
 function show(v: unknown): string {
   if (v === undefined) return '-'
-  return typeof v === 'string' ? v : JSON.stringify(v)
+  if (typeof v !== 'string') return JSON.stringify(v)
+  const line = v.replace(/\r?\n$/, '')
+  return /[\r\n]/.test(line) ? JSON.stringify(line) : line // one record, one line
 }
