@@ -240,9 +240,11 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
     if (out.kind === 'aborted') return 'aborted'
 
     let failure: K8stailError
+    let why: string // for the reconnect notice
     let retryable: boolean
     if (out.kind === 'refused') {
       failure = fromRefusal(out.status, out.body, 'the relay')
+      why = failure.message
       // Gateway errors while the relay (re)starts are transient; 4xx are answers.
       retryable = out.status >= 500
     } else if (out.kind === 'closed') {
@@ -251,11 +253,11 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         throw forbiddenError(`the relay closed the stream: ${out.reason || `code ${out.code}`}`)
       }
       if (!o.reconnect && out.code === 1000) return 'closed'
-      failure = connectionError(
-        `connection to the relay closed (${out.code}${out.reason ? ` ${out.reason}` : ''})`,
-      )
+      why = `connection lost (code ${out.code}${out.reason ? `: ${out.reason}` : ''})`
+      failure = connectionError(`stream from ${where}: ${why}`)
       retryable = out.opened || everOpened
     } else {
+      why = `connection lost: ${out.error.message}`
       failure = connectionError(`cannot stream from ${where}: ${out.error.message}`, out.error)
       retryable = out.opened || everOpened
     }
@@ -266,9 +268,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
     if (now - failingSince > giveUpMs) throw lastError ?? failure
     lastError = failure
     const delay = backoffMs(attempt++, initialMs, maxMs, random())
-    h.notice(
-      `${failure.message.replace(/^cannot stream from \S+: /, 'connection lost: ')}; reconnecting in ${(delay / 1000).toFixed(1)}s`,
-    )
+    h.notice(`${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`)
     try {
       await sleep(delay, undefined, { signal: o.signal })
     } catch {
