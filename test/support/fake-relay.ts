@@ -108,6 +108,10 @@ export class FakeRelay {
     this.buffers.clear()
   }
 
+  addTap(tap: string): void {
+    this.o.taps.push(tap)
+  }
+
   listeners(tap: string): number {
     return this.clients.get(tap)?.size ?? 0
   }
