@@ -83,29 +83,56 @@ export function fromApiError(err: unknown, doing: string): K8stailError {
   return connectionError(`${doing}: ${oneLine(detail)}`, err)
 }
 
-// A refused WebSocket upgrade: HTTP status plus the relay's (or API server's) one-line reason.
-export function fromRefusal(status: number, body: string, target: string): K8stailError {
+// A refused WebSocket upgrade: HTTP status plus the one-line reason of whoever refused. A Kubernetes
+// Status body means the API server refused (no such Service, no services/proxy permission, no
+// endpoints); a `{"error","reason"}` body is the relay's own answer.
+export function fromRefusal(status: number, body: string): K8stailError {
+  const parsed = parseJson(body)
   const reason = refusalReason(body)
-  const text = `${target} refused the stream: HTTP ${status}${reason ? ` ${reason}` : ''}`
+  const http = `HTTP ${status}${reason ? ` ${reason}` : ''}`
+  if (parsed?.kind === 'Status') {
+    if (status === 404 && parsed.details?.kind === 'services') {
+      return notFoundError(
+        `relay not installed? the API server says ${http} (see -n/--namespace, -s/--service)`,
+      )
+    }
+    const text = `the API server refused the stream: ${http}`
+    if (status === 401 || status === 403) return forbiddenError(text)
+    if (status === 404) return notFoundError(text)
+    return connectionError(text)
+  }
+  const text = `the relay refused the stream: ${http}`
   if (status === 401 || status === 403) return forbiddenError(text)
   if (status === 404) return notFoundError(text)
   return connectionError(text)
 }
 
-// The relay answers `{"error","reason"}`; the API server answers a Status `{"message"}`; else the text.
+interface RefusalJson extends Partial<RefusalBody> {
+  kind?: string
+  message?: string
+  details?: { kind?: string }
+}
+
+function parseJson(body: string): RefusalJson | undefined {
+  try {
+    const v = JSON.parse(body) as unknown
+    return typeof v === 'object' && v !== null ? (v as RefusalJson) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// The relay answers `{"error","reason"}`; the API server a Status `{"message","reason"}`; else text.
 export function refusalReason(body: string): string {
   const trimmed = body.trim()
   if (!trimmed) return ''
-  try {
-    const parsed = JSON.parse(trimmed) as Partial<RefusalBody> & { message?: string }
-    if (typeof parsed.reason === 'string' && typeof parsed.error === 'string') {
+  const parsed = parseJson(trimmed)
+  if (parsed) {
+    if (typeof parsed.error === 'string' && typeof parsed.reason === 'string')
       return `${parsed.error}: ${parsed.reason}`
-    }
+    if (typeof parsed.message === 'string') return oneLine(parsed.message)
     if (typeof parsed.reason === 'string') return parsed.reason
-    if (typeof parsed.message === 'string') return parsed.message
     if (typeof parsed.error === 'string') return parsed.error
-  } catch {
-    // not JSON: show the text itself
   }
   return oneLine(trimmed).slice(0, 300)
 }

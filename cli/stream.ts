@@ -243,7 +243,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
     let why: string // for the reconnect notice
     let retryable: boolean
     if (out.kind === 'refused') {
-      failure = fromRefusal(out.status, out.body, 'the relay')
+      failure = fromRefusal(out.status, out.body)
       why = failure.message
       // Gateway errors while the relay (re)starts are transient; 4xx are answers.
       retryable = out.status >= 500

@@ -42,21 +42,52 @@ t.test('refused WebSocket upgrades show the status and the reason', async (t) =>
   const relay403 = fromRefusal(
     403,
     '{"error":"forbidden","reason":"system:serviceaccount:a:b may not get logtaps"}',
-    'the relay',
   )
   t.equal(relay403.exitCode, ExitCodes.Forbidden)
   t.equal(
     relay403.message,
     'the relay refused the stream: HTTP 403 forbidden: system:serviceaccount:a:b may not get logtaps',
   )
-  const svc404 = fromRefusal(
-    404,
-    '{"kind":"Status","message":"services \\"log-socket\\" not found","code":404}',
-    'the relay',
+  t.equal(fromRefusal(404, '{"error":"not-found","reason":"no LogTap a/b"}').exitCode, ExitCodes.NotFound)
+
+  // What the API server answers itself (a Status, with both message and reason).
+  const status = (code: number, reason: string, message: string, kind?: string) =>
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      message,
+      reason,
+      code,
+      details: { name: 'log-socket', kind },
+    })
+  const noService = fromRefusal(404, status(404, 'NotFound', 'services "log-socket" not found', 'services'))
+  t.equal(noService.exitCode, ExitCodes.NotFound)
+  t.equal(
+    noService.message,
+    'relay not installed? the API server says HTTP 404 services "log-socket" not found (see -n/--namespace, -s/--service)',
   )
-  t.equal(svc404.exitCode, ExitCodes.NotFound)
-  t.match(svc404.message, /HTTP 404 services "log-socket" not found/)
-  t.equal(fromRefusal(503, 'no endpoints available\n', 'the relay').exitCode, ExitCodes.Connection)
+  const noProxy = fromRefusal(
+    403,
+    status(
+      403,
+      'Forbidden',
+      'services "log-socket" is forbidden: User "bob" cannot get resource "services/proxy"',
+      'services',
+    ),
+  )
+  t.equal(noProxy.exitCode, ExitCodes.Forbidden)
+  t.equal(
+    noProxy.message,
+    'the API server refused the stream: HTTP 403 services "log-socket" is forbidden: User "bob" cannot get resource "services/proxy"',
+  )
+  const noEndpoints = fromRefusal(
+    503,
+    status(503, 'ServiceUnavailable', 'no endpoints available for service "log-socket"'),
+  )
+  t.equal(noEndpoints.exitCode, ExitCodes.Connection)
+  t.match(noEndpoints.message, /HTTP 503 no endpoints available/)
+  t.equal(fromRefusal(502, 'Bad Gateway\n').message, 'the relay refused the stream: HTTP 502 Bad Gateway')
   t.equal(refusalReason(''), '')
   t.equal(refusalReason('line one\nline two'), 'line one line two')
 })
