@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The k8stail executable: the only place that touches process-wide state (argv, signals, exit).
-import { renderUsage, runMain } from 'citty'
-import { createTailCommand, helpAppendix } from './commands/tail.ts'
 
+// Signals first: loading the Kubernetes client takes most of a second, and a Ctrl-C in that time
+// must still mean "stop and clean up", not "die half-way".
 const interrupted = new AbortController()
 let signals = 0
 const onSignal = (signal: NodeJS.Signals) => {
@@ -16,6 +16,9 @@ process.on('SIGTERM', onSignal)
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') interrupted.abort()
 })
+
+const { renderUsage, runMain } = await import('citty')
+const { createTailCommand, helpAppendix } = await import('./commands/tail.ts')
 
 const tail = createTailCommand({
   stdout: process.stdout,

@@ -18,7 +18,11 @@ export const tailArgs = {
   ...kubeconfigArgs,
   ...relayArgs,
   ...outputArgs,
-  for: { type: 'string', valueHint: 'duration', description: 'Stop after streaming this long (e.g. 30s, 5m, 1h)' },
+  for: {
+    type: 'string',
+    valueHint: 'duration',
+    description: 'Stop after streaming this long (e.g. 30s, 5m, 1h)',
+  },
   count: { type: 'string', valueHint: 'n', description: 'Stop after printing n records' },
   tail: { type: 'string', valueHint: 'n', description: 'First replay up to n recent records the relay kept' },
   attach: {
