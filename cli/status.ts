@@ -68,13 +68,16 @@ export async function waitForReady(namespace: string, name: string, d: WaitDeps)
   const pollMs = d.pollMs ?? 1000
   let current: TapState = describeTap({ metadata: {}, spec: {} } as LogTap)
   let lastPrinted = ''
+  let lastPrintedAt = 0
   let frame = 0
   const render = () => {
     const line = `${current.text} (${formatElapsed(now() - started)})`
     if (d.isTTY) d.stderr.write(`\r\x1b[2K${SPINNER[frame++ % SPINNER.length]} ${namespace}/${name}: ${line}`)
-    else if (current.text !== lastPrinted) {
+    else if (current.text !== lastPrinted || now() - lastPrintedAt >= 30_000) {
+      // Plain lines: on every change, and every 30s so a log shows it is still waiting.
       d.stderr.write(`k8stail: ${namespace}/${name}: ${line}\n`)
       lastPrinted = current.text
+      lastPrintedAt = now()
     }
   }
   const spinner = d.isTTY ? setInterval(render, 100) : undefined
