@@ -5,7 +5,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket, { type ClientOptions } from 'ws'
 import { CLIENT_TOKEN_HEADER } from '../controller/api/logtap.ts'
-import { CloseCodes, type HelloMessage, type StreamMessage } from '../controller/api/stream.ts'
+import {
+  CloseCodes,
+  type HelloMessage,
+  type StreamMessage,
+  StreamParamHeaders,
+} from '../controller/api/stream.ts'
 import { connectionError, forbiddenError, fromRefusal, type K8stailError } from './errors.ts'
 import { displayUrl, withStreamQuery } from './proxy-url.ts'
 
@@ -99,7 +104,15 @@ async function connectOnce(
   onFrame: (frame: Buffer) => void,
 ): Promise<Outcome> {
   const base = o.wsOptions ? await o.wsOptions() : {}
-  const headers = { ...(base.headers as Record<string, string> | undefined), [CLIENT_TOKEN_HEADER]: o.token }
+  const headers: Record<string, string> = {
+    ...(base.headers as Record<string, string> | undefined),
+    [CLIENT_TOKEN_HEADER]: o.token,
+  }
+  // The same parameters as headers: the API server proxy drops the query of upgrades.
+  for (const [name, header] of Object.entries(StreamParamHeaders)) {
+    const value = url.searchParams.get(name)
+    if (value !== null) headers[header] = value
+  }
   const pingMs = o.pingIntervalMs ?? 10_000
   return new Promise<Outcome>((resolve) => {
     const ws = new WebSocket(url, {

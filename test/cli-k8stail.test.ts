@@ -113,6 +113,11 @@ t.test('k8stail ns/flow prints the records through the service proxy; Ctrl-C lea
   const conn = relay.connections.at(-1)!
   t.equal(conn.headers['x-authorization'], adminToken, 'the kubeconfig token is the relay token')
   t.equal(conn.query.get('tail'), '100000', 'a session tap replays everything the relay kept')
+  t.equal(
+    conn.headers['x-log-socket-tail'],
+    '100000',
+    'also as a header: the API server proxy drops the query',
+  )
   const lease = await leases.readNamespacedLease({ namespace: ns, name: tapName })
   t.equal(lease.spec?.leaseDurationSeconds, 30)
 
@@ -172,9 +177,9 @@ t.test('no permission to create LogTaps: one line, exit 4', async (t) => {
 t.test('relay not installed: the API server proxy 404, one line, exit 3', async (t) => {
   const run = k8stail([`${ns}/flow1`, '-s', 'not-installed'])
   t.equal(await run.exit, ExitCodes.NotFound)
-  t.match(
+  t.equal(
     lastLine(run.stderr()),
-    /^k8stail: the relay refused the stream: HTTP 404 services "not-installed" not found$/,
+    'k8stail: relay not installed? the API server says HTTP 404 services "not-installed" not found (see -n/--namespace, -s/--service)',
   )
   t.same(await sessionTaps(), [])
 })

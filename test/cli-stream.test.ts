@@ -62,6 +62,12 @@ t.test('reconnects after a cut, resumes after the last seq, reports the gap, no 
   await until('reconnection', () => relay.connections.length === 2 && relay.listeners(TAP) === 1)
   t.equal(relay.connections[1]!.query.get('since'), '3', 'resumes after the last record shown')
   t.equal(relay.connections[1]!.query.get('epoch'), relay.epoch)
+  t.equal(
+    relay.connections[1]!.headers['x-log-socket-since'],
+    '3',
+    'also as headers, which survive the API server proxy',
+  )
+  t.equal(relay.connections[1]!.headers['x-log-socket-epoch'], relay.epoch)
   relay.post(TAP, rec(8))
   await until('8 records', () => run.stdout.text().includes('line 8'))
 

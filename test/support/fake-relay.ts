@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type WebSocket, WebSocketServer } from 'ws'
-import type { RefusalBody } from '../../controller/api/stream.ts'
+import { type RefusalBody, StreamParamHeaders } from '../../controller/api/stream.ts'
 
 export interface FakeRelayOptions {
   host?: string // 127.0.0.1 unless a test host address is given
@@ -129,7 +129,18 @@ export class FakeRelay {
     return b
   }
 
-  private accept(ws: WebSocket, tap: string, q: URLSearchParams, headers: http.IncomingHttpHeaders): void {
+  private accept(
+    ws: WebSocket,
+    tap: string,
+    query: URLSearchParams,
+    headers: http.IncomingHttpHeaders,
+  ): void {
+    // Query first, then the headers (the API server proxy drops the query of upgrades).
+    const q = new URLSearchParams(query)
+    for (const [name, header] of Object.entries(StreamParamHeaders)) {
+      const value = headers[header]
+      if (!q.has(name) && typeof value === 'string') q.set(name, value)
+    }
     this.connections.push({ tap, query: q, headers })
     const b = this.buffer(tap)
     const since = q.has('since') ? Number(q.get('since')) : undefined
