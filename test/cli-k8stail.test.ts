@@ -136,6 +136,19 @@ t.test('k8stail ns/flow prints the records through the service proxy; Ctrl-C lea
   )
 })
 
+t.test('SIGTERM: same clean exit as Ctrl-C', async (t) => {
+  const before = relay.connections.length
+  const run = k8stail([`${ns}/flow1`, '-o', 'json'])
+  await until(
+    'the stream to open',
+    () => relay.connections.length > before && relay.listeners(relay.connections.at(-1)!.tap) === 1,
+  )
+  run.child.kill('SIGTERM')
+  t.equal(await run.exit, ExitCodes.Ok)
+  t.match(run.stdout().toString(), /^\{"type":"hello",/, 'json output starts with the hello envelope')
+  t.same(await sessionTaps(), [], 'the LogTap is deleted')
+})
+
 t.test('wrong token: the relay refusal, one line, exit 4, cleaned up', async (t) => {
   const run = k8stail([`${ns}/flow1`, '-t', 'not-a-token'])
   t.equal(await run.exit, ExitCodes.Forbidden)
