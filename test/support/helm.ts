@@ -1,6 +1,8 @@
 // helm for the chart tests: provided by scripts/helm.sh (HELM_BIN, or built once from the Go module
 // proxy into the cache), then run as a child process. Rendering helpers return parsed objects.
 import { execFile, spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -43,13 +45,25 @@ export interface HelmResult {
 
 const run = promisify(execFile)
 
+// helm keeps a cache, config and data home; they go to one scratch folder, never the user's.
+const helmHome = join(tmpdir(), 'log-socket-test-helm-home')
+
 export async function helm(args: string[]): Promise<HelmResult> {
   const bin = await helmBinary()
+  mkdirSync(helmHome, { recursive: true })
   try {
     const { stdout, stderr } = await run(bin, args, {
       maxBuffer: 64 * 1024 * 1024,
-      // helm must not pick up a kubeconfig or repositories from the machine it runs on.
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: repoRoot, KUBECONFIG: '/dev/null' },
+      // helm must not pick up a kubeconfig or repositories from the machine it runs on: a cluster
+      // is only ever given with --kubeconfig.
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: helmHome,
+        HELM_CACHE_HOME: join(helmHome, 'cache'),
+        HELM_CONFIG_HOME: join(helmHome, 'config'),
+        HELM_DATA_HOME: join(helmHome, 'data'),
+        KUBECONFIG: '/dev/null',
+      },
     })
     return { code: 0, stdout, stderr }
   } catch (e) {
