@@ -4,13 +4,11 @@
 // nothing cluster-wide behind.
 import t from 'tap'
 import { getCluster, type TestCluster } from './support/cluster.ts'
-import { chartDir, HELM_BUILD_TIMEOUT_MS, helm, helmBinary } from './support/helm.ts'
-
-t.setTimeout(HELM_BUILD_TIMEOUT_MS)
+import { chartDir, helm, provideHelm } from './support/helm.ts'
 
 let c: TestCluster
 t.before(async () => {
-  await Promise.all([helmBinary(), getCluster().then((got) => (c = got))])
+  await Promise.all([provideHelm(t), getCluster().then((got) => (c = got))])
 })
 
 async function kubectl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

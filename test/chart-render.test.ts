@@ -5,16 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import {
-  chartDir,
-  find,
-  HELM_BUILD_TIMEOUT_MS,
-  helm,
-  helmBinary,
-  type K8sObject,
-  renderChart,
-  repoRoot,
-} from './support/helm.ts'
+import { chartDir, find, helm, type K8sObject, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
 interface Rule {
   apiGroups?: string[]
@@ -52,9 +43,8 @@ const controllerRules = parse(
 ) as Rule[]
 
 t.before(async () => {
-  await helmBinary()
+  await provideHelm(t)
 })
-t.setTimeout(HELM_BUILD_TIMEOUT_MS)
 
 // Every string anywhere in the RBAC rules: a '*' in any of them is a wildcard grant.
 function ruleStrings(objects: K8sObject[]): string[] {
@@ -368,3 +358,15 @@ t.test(
     t.equal(crd.metadata.name, 'logtaps.logsocket.dev')
   },
 )
+
+t.test('values.schema.json turns mistakes into clear errors', async (t) => {
+  const typo = await helm(['template', 'log-socket', chartDir, '--set', 'replicaCount=2'])
+  t.not(typo.code, 0)
+  t.match(typo.stderr, 'replicaCount', 'an unknown key is named')
+  const badPort = await helm(['template', 'log-socket', chartDir, '--set', 'ports.stream=70000'])
+  t.not(badPort.code, 0)
+  t.match(badPort.stderr, 'ports.stream')
+  const badLevel = await helm(['template', 'log-socket', chartDir, '--set', 'logLevel=verbose'])
+  t.not(badLevel.code, 0)
+  t.match(badLevel.stderr, 'logLevel')
+})

@@ -7,29 +7,19 @@ import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { getCluster, type TestCluster } from './support/cluster.ts'
-import {
-  find,
-  HELM_BUILD_TIMEOUT_MS,
-  helmBinary,
-  type K8sObject,
-  parseManifests,
-  renderChart,
-  repoRoot,
-} from './support/helm.ts'
+import { find, type K8sObject, parseManifests, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
 const examplesDir = join(repoRoot, 'examples')
 const files = readdirSync(examplesDir)
   .filter((f) => /\.ya?ml$/.test(f))
   .sort()
 
-t.setTimeout(HELM_BUILD_TIMEOUT_MS)
-
 let c: TestCluster
 const namespaces: Record<string, string> = {}
 let logTapCrd = false
 
 t.before(async () => {
-  await helmBinary()
+  await provideHelm(t)
   c = await getCluster()
   namespaces['team-a'] = await c.newNamespace('ex-team')
   namespaces['logging'] = await c.newNamespace('ex-logging')

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml'
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const chartDir = join(repoRoot, 'charts', 'log-socket')
 
-// A first build takes minutes; tests that need helm should allow this much.
+// A first build takes minutes (tens of them on a busy 2-core machine).
 export const HELM_BUILD_TIMEOUT_MS = 40 * 60 * 1000
 
 let helmPath: Promise<string> | undefined
@@ -35,6 +35,26 @@ export function helmBinary(): Promise<string> {
     })
   })
   return helmPath
+}
+
+interface RootTest {
+  comment(...args: unknown[]): void
+  setTimeout(ms: number): void
+}
+
+// For a test file's t.before: provides helm, allowing a first build its time. The tap runner kills
+// a test file after its `timeout` (package.json); a "# timeout=<ms>" comment from the file resets
+// the runner's timer, so the allowance is raised for the build and put back afterwards.
+export async function provideHelm(t: RootTest): Promise<string> {
+  const usual = Number(process.env['TAP_TIMEOUT'] || 30) * 1000
+  t.comment(`timeout=${HELM_BUILD_TIMEOUT_MS}`)
+  t.setTimeout(HELM_BUILD_TIMEOUT_MS)
+  try {
+    return await helmBinary()
+  } finally {
+    t.comment(`timeout=${usual}`)
+    t.setTimeout(usual)
+  }
 }
 
 export interface HelmResult {
