@@ -365,7 +365,7 @@ t.test('values.schema.json turns mistakes into clear errors', async (t) => {
   t.match(typo.stderr, 'replicaCount', 'an unknown key is named')
   const badPort = await helm(['template', 'log-socket', chartDir, '--set', 'ports.stream=70000'])
   t.not(badPort.code, 0)
-  t.match(badPort.stderr, 'ports.stream')
+  t.match(badPort.stderr, '/ports/stream')
   const badLevel = await helm(['template', 'log-socket', chartDir, '--set', 'logLevel=verbose'])
   t.not(badLevel.code, 0)
   t.match(badLevel.stderr, 'logLevel')
