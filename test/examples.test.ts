@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
+import { allowed, eventuallyAllowed, serviceAccount } from './support/access.ts'
 import { getCluster, type TestCluster } from './support/cluster.ts'
 import { find, type K8sObject, parseManifests, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
@@ -152,18 +153,14 @@ t.test('the examples agree with each other', async (t) => {
 t.test('rbac-team.yaml gives alice what k8stail needs, where it needs it', async (t) => {
   const team = namespaces['team-a']!
   const relay = namespaces['log-socket']!
-  const alice = `system:serviceaccount:${team}:alice`
-  const can = async (...args: string[]) =>
-    (await c.kubectl(['auth', 'can-i', '--as', alice, ...args])).code === 0
-  t.ok(await can('create', 'logtaps.logsocket.dev', '-n', team))
-  t.ok(await can('create', 'leases.coordination.k8s.io', '-n', team))
-  t.ok(await can('get', 'services/http:log-socket:10001', '--subresource=proxy', '-n', relay))
-  t.notOk(
-    await can('get', 'services/log-socket:10000', '--subresource=proxy', '-n', relay),
-    'not the ingest port',
+  const alice = serviceAccount(team, 'alice')
+  const can = (verb: string, resource: string, namespace: string, name?: string) =>
+    allowed(c, alice, { verb, resource, namespace, name })
+  t.ok(
+    await eventuallyAllowed(c, alice, { verb: 'create', resource: 'logtaps.logsocket.dev', namespace: team }),
   )
-  t.notOk(
-    await can('create', 'logtaps.logsocket.dev', '-n', namespaces['logging']!),
-    'not in other namespaces',
-  )
+  t.ok(await can('create', 'leases.coordination.k8s.io', team), 'session heartbeat Leases')
+  t.ok(await can('get', 'services/proxy', relay, 'http:log-socket:10001'), 'the stream through the proxy')
+  t.notOk(await can('get', 'services/proxy', relay, 'log-socket:10000'), 'not the ingest port')
+  t.notOk(await can('create', 'logtaps.logsocket.dev', namespaces['logging']!), 'not in other namespaces')
 })
