@@ -1,10 +1,12 @@
 // The chart as `helm lint` and `helm template` see it: no cluster needed. What is asserted is what a
 // cluster would receive: RBAC exactly as files/controller-rules.yaml, one ServiceAccount name
 // everywhere, ports/probes/securityContext, and the optional objects only when switched on.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
+import { parseConfig } from '../controller/config.ts'
 import { chartDir, find, helm, type K8sObject, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
 interface Rule {
@@ -59,7 +61,7 @@ function lintProblems(output: string): string[] {
 
 t.test('helm lint is clean with default and non-default values', async (t) => {
   const plain = await helm(['lint', '--strict', chartDir])
-  t.equal(plain.code, 0, plain.stdout + plain.stderr)
+  t.equal(plain.code, 0, 'helm lint --strict passes', { output: plain.stdout + plain.stderr })
   t.same(lintProblems(plain.stdout), [], 'no warnings or errors')
   const custom = await helm([
     'lint',
@@ -70,7 +72,9 @@ t.test('helm lint is clean with default and non-default values', async (t) => {
     '--set',
     'ingestKey.existingSecret=my-key,serviceAccount.name=tap-controller,service.name=logs',
   ])
-  t.equal(custom.code, 0, custom.stdout + custom.stderr)
+  t.equal(custom.code, 0, 'helm lint --strict passes with non-default values', {
+    output: custom.stdout + custom.stderr,
+  })
   t.same(lintProblems(custom.stdout), [])
 })
 
@@ -187,7 +191,7 @@ t.test('default values: the objects a plain install creates', async (t) => {
   t.equal(arg(c, '--stream-port'), '10001')
   t.equal(arg(c, '--ops-port'), '8080')
   t.equal(arg(c, '--ingest-base-url'), 'http://log-socket.log-socket.svc:10000')
-  t.equal(arg(c, '--leader-elect'), 'true')
+  t.ok(c.args.includes('--leader-elect'), 'leader election on')
   t.equal(arg(c, '--log-level'), 'info')
   t.same(
     c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
@@ -266,7 +270,10 @@ t.test('non-default values reach every object that depends on them', async (t) =
   t.equal(arg(c, '--stream-port'), '11001')
   t.equal(arg(c, '--ops-port'), '9090')
   t.equal(arg(c, '--ingest-base-url'), 'http://logs.obs.svc.cluster.example:11000', 'trailing slash dropped')
-  t.equal(arg(c, '--leader-elect'), 'false')
+  t.notOk(
+    c.args.some((a) => a.startsWith('--leader-elect')),
+    'leader election off',
+  )
   t.equal(arg(c, '--log-level'), 'debug')
   t.notOk(
     objects.some((o) => o.kind === 'Secret'),
@@ -369,4 +376,56 @@ t.test('values.schema.json turns mistakes into clear errors', async (t) => {
   const badLevel = await helm(['template', 'log-socket', chartDir, '--set', 'logLevel=verbose'])
   t.not(badLevel.code, 0)
   t.match(badLevel.stderr, 'logLevel')
+})
+
+t.test("the Deployment's flags and environment are what the program accepts", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chart-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const [name, values] of [
+    ['default', {}],
+    [
+      'custom',
+      {
+        leaderElection: { enabled: false },
+        logLevel: 'debug',
+        ports: { ingest: 11000, stream: 11001, ops: 9090 },
+      },
+    ],
+  ] as const) {
+    const objects = await renderChart({ namespace: 'obs', values })
+    const c = podSpec(find(objects, 'Deployment')).containers[0]!
+    // The key file as the pod sees it: the Secret's value, mounted.
+    const keyFile = join(dir, `${name}-key`)
+    const secret = find(objects, 'Secret') as K8sObject & { data: { key: string } }
+    writeFileSync(keyFile, Buffer.from(secret.data.key, 'base64'))
+    const args = c.args.map((a) => (a.startsWith('--ingest-key-file=') ? `--ingest-key-file=${keyFile}` : a))
+    const env = { POD_NAME: 'log-socket-7d9f-abcde', POD_NAMESPACE: 'obs' }
+    t.same(
+      c.env.map((e) => e.name),
+      Object.keys(env),
+    )
+    const cfg = parseConfig(args, env)
+    if (cfg === 'help') throw new Error('unexpected help')
+    const ports = (values as { ports?: { ingest: number; stream: number; ops: number } }).ports
+    t.match(
+      cfg,
+      {
+        ingestPort: ports?.ingest ?? 10000,
+        streamPort: ports?.stream ?? 10001,
+        opsPort: ports?.ops ?? 8080,
+        ingestBaseUrl: `http://log-socket.obs.svc:${ports?.ingest ?? 10000}`,
+        ingestKeyGenerated: false,
+        leaderElect: name === 'default',
+        namespace: 'obs',
+        identity: 'log-socket-7d9f-abcde',
+        logLevel: name === 'default' ? 'info' : 'debug',
+      },
+      `${name} values`,
+    )
+    t.equal(
+      Buffer.from(cfg.ingestKey).toString(),
+      Buffer.from(secret.data.key, 'base64').toString(),
+      'the key is read',
+    )
+  }
 })
