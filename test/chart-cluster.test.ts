@@ -2,8 +2,10 @@
 // object), an upgrade keeps the generated ingest key, the RBAC it grants is what the controller and
 // the users need and no more (asked of the API server's own authorizer, and one real proxied
 // request), and uninstall leaves nothing cluster-wide behind.
+import { AuthenticationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import t from 'tap'
 import { type Access, allowed, eventuallyAllowed, serviceAccount } from './support/access.ts'
+import { chartControllerIdentity } from './support/chart-identity.ts'
 import { getCluster, type TestCluster } from './support/cluster.ts'
 import { chartDir, helm, provideHelm } from './support/helm.ts'
 
@@ -231,3 +233,24 @@ t.test(
     )
   },
 )
+
+t.test("chartControllerIdentity: a token that acts with exactly the chart's controller RBAC", async (t) => {
+  const id = await chartControllerIdentity(c, t)
+  t.match(id.user, /^system:serviceaccount:chart-rbac-[0-9a-f]+:chart-rbac-[0-9a-f]+-log-socket$/)
+  // Real requests with the token, not reviews: what the controller and relay do at startup.
+  const review = await id.kc.makeApiClient(AuthenticationV1Api).createTokenReview({
+    body: { spec: { token: id.token } },
+  })
+  t.equal(review.status?.user?.username, id.user, 'TokenReview allowed (the relay authenticates users)')
+  const outputs = await id.kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({
+    group: 'logging.banzaicloud.io',
+    version: 'v1beta1',
+    plural: 'outputs',
+  })
+  t.ok(Array.isArray((outputs as { items?: unknown[] }).items), 'Outputs listed in all namespaces')
+  await t.rejects(
+    id.kc.makeApiClient(CoreV1Api).listSecretForAllNamespaces(),
+    { code: 403 },
+    'Secrets are out of reach',
+  )
+})
