@@ -1,6 +1,7 @@
 // "May this identity do that?", answered by the API server's own authorizer (a SubjectAccessReview),
 // for RBAC tests. Unlike `kubectl auth can-i` it needs no discovery, so it also answers for
 // resources whose CRD is not installed.
+import { AuthorizationV1Api } from '@kubernetes/client-node'
 import type { TestCluster } from './cluster.ts'
 
 export interface Access {
@@ -19,28 +20,24 @@ export function parseResource(spec: string): { group: string; resource: string; 
 }
 
 export async function allowed(c: TestCluster, user: string, a: Access): Promise<boolean> {
-  const review = {
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SubjectAccessReview',
-    spec: {
-      user,
-      // Service accounts are also in these groups; RBAC rules may name them.
-      groups: user.startsWith('system:serviceaccount:')
-        ? ['system:serviceaccounts', `system:serviceaccounts:${user.split(':')[2]}`, 'system:authenticated']
-        : ['system:authenticated'],
-      resourceAttributes: {
-        verb: a.verb,
-        ...parseResource(a.resource),
-        namespace: a.namespace,
-        name: a.name,
+  const review = await c.kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: {
+      spec: {
+        user,
+        // A ServiceAccount is also in these groups, which RBAC rules may name.
+        groups: user.startsWith('system:serviceaccount:')
+          ? ['system:serviceaccounts', `system:serviceaccounts:${user.split(':')[2]}`, 'system:authenticated']
+          : ['system:authenticated'],
+        resourceAttributes: {
+          verb: a.verb,
+          ...parseResource(a.resource),
+          namespace: a.namespace,
+          name: a.name,
+        },
       },
     },
-  }
-  const r = await c.kubectl(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}'], {
-    input: JSON.stringify(review),
   })
-  if (r.code !== 0) throw new Error(`SubjectAccessReview failed: ${r.stderr}`)
-  return r.stdout.trim() === 'true'
+  return review.status?.allowed === true
 }
 
 export const serviceAccount = (namespace: string, name: string) =>
