@@ -17,7 +17,8 @@ RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    HOME=/tmp
 WORKDIR /app
 COPY --from=build --chown=root:root /src/package.json ./package.json
 COPY --from=build --chown=root:root /src/node_modules ./node_modules
