@@ -97,13 +97,19 @@ export async function execute(
   const tapUid = tap?.metadata.uid ?? ''
   switch (a.type) {
     case 'AddTapFinalizer': {
+      let going = false
       const r = await api.patchFresh(
         'LogTap',
         ns,
         name,
-        (cur) => (cur.metadata.uid === tapUid ? addFinalizerOps(cur, FINALIZER_TAP) : null),
+        (cur) => {
+          going = cur.metadata.uid !== tapUid || isDeleting(cur)
+          return going ? null : addFinalizerOps(cur, FINALIZER_TAP)
+        },
         tap,
       )
+      // Nothing may be created for a tap that is already going away: its teardown would not know.
+      if (r === 'gone' || going) throw new NotYet(`LogTap ${ns}/${name} is being deleted`)
       return r === 'patched' ? { did: 'Added finalizer' } : {}
     }
     case 'ApplyOutput':
