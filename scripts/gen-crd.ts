@@ -1,7 +1,7 @@
 // Generates crds/logsocket.dev_logtaps.yaml from the typebox schemas in controller/api/logtap.ts.
 //   node scripts/gen-crd.ts           write the file
 //   node scripts/gen-crd.ts --check   exit 1 when the committed file differs from what would be generated
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
@@ -16,7 +16,10 @@ import {
   VERSION,
 } from '../controller/api/logtap.ts'
 
-export const CRD_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'crds', `${GROUP}_${PLURAL}.yaml`)
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const CRD_PATH = join(root, 'crds', `${GROUP}_${PLURAL}.yaml`)
+// Helm installs CRDs only from the chart's own crds/ folder, so the chart carries a copy.
+export const CHART_CRD_PATH = join(root, 'charts', 'log-socket', 'crds', `${GROUP}_${PLURAL}.yaml`)
 
 type Schema = Record<string, unknown>
 
@@ -143,16 +146,21 @@ export function render(): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const want = render()
   if (process.argv.includes('--check')) {
-    let have = ''
-    try {
-      have = readFileSync(CRD_PATH, 'utf8')
-    } catch {}
-    if (have !== want) {
-      console.error(`${CRD_PATH} is stale: run npm run gen:crd and commit the result`)
-      process.exit(1)
+    for (const path of [CRD_PATH, CHART_CRD_PATH]) {
+      let have = ''
+      try {
+        have = readFileSync(path, 'utf8')
+      } catch {}
+      if (have !== want) {
+        console.error(`${path} is stale: run npm run gen:crd and commit the result`)
+        process.exit(1)
+      }
     }
   } else {
-    writeFileSync(CRD_PATH, want)
-    console.log(`wrote ${CRD_PATH}`)
+    for (const path of [CRD_PATH, CHART_CRD_PATH]) {
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, want)
+      console.log(`wrote ${path}`)
+    }
   }
 }

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parse } from 'yaml'
-import { CRD_PATH, render } from '../scripts/gen-crd.ts'
+import { CHART_CRD_PATH, CRD_PATH, render } from '../scripts/gen-crd.ts'
 
 t.test('the committed CRD is what the schema generates (npm run gen:crd)', async (t) => {
   t.equal(readFileSync(CRD_PATH, 'utf8'), render())
+  t.equal(readFileSync(CHART_CRD_PATH, 'utf8'), render(), 'the chart carries the same CRD')
   const r = spawnSync(process.execPath, ['scripts/gen-crd.ts', '--check'], { encoding: 'utf8' })
   t.equal(r.status, 0, r.stderr)
 })
