@@ -211,7 +211,7 @@ t.test(
 )
 
 t.test('a k8stail killed with SIGKILL is cleaned up by Lease expiry', async (t) => {
-  const run = k8stail(['-o', 'raw', '--lease-duration', '5s', `${ns}/flow1`])
+  const run = k8stail(['-o', 'raw', '--lease-duration', '10s', `${ns}/flow1`])
   await until('a first record', 90_000, () => lines(run.out()).length >= 1 || undefined).catch((err) => {
     run.child.kill('SIGKILL')
     throw new Error(`${(err as Error).message}\nstderr:\n${run.err()}`)
@@ -220,8 +220,8 @@ t.test('a k8stail killed with SIGKILL is cleaned up by Lease expiry', async (t) 
   run.child.kill('SIGKILL')
   await run.exit
   const killed = Date.now()
-  await assertNothingLeft(t, 5_000 + 10_000 + 5_000)
-  t.ok(Date.now() - killed < 20_000, `cleaned up ${Date.now() - killed} ms after the kill`)
+  await assertNothingLeft(t, 10_000 + 10_000 + 5_000)
+  t.ok(Date.now() - killed < 25_000, `cleaned up ${Date.now() - killed} ms after the kill`)
 })
 
 t.test('a relay restart mid-stream is survived with no duplicate and the gap reported', async (t) => {
