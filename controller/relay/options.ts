@@ -1,0 +1,60 @@
+// Everything the relay is configured with. main.ts builds this once from flags/env; nothing
+// below reads process.env.
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { TapDirectory } from '../core/tap-directory.ts'
+import type { StatusSink } from './hub.ts'
+import type { RelayUser } from './listener.ts'
+
+export interface RelayAuth {
+  // TokenReview: who presents this token (null: not authenticated).
+  authenticate(token: string): Promise<RelayUser | null>
+  // SubjectAccessReview: may this user `get` the LogTap namespace/name?
+  mayGetTap(user: RelayUser, namespace: string, name: string): Promise<boolean>
+}
+
+export interface RelayLimits {
+  maxBodyBytes: number // posted (possibly compressed) chunk; larger → 413
+  maxDecompressedBytes: number // a gzip chunk inflating past this → 413 (bomb guard)
+  maxInflightChunks: number // ingest requests in progress; past this chunks are answered 200 and dropped
+  queueRecords: number // how far (records) a listener may fall behind before it loses the oldest
+  queueBytes: number // same, in record bytes
+  replayBytes: number // byte bound of each tap's replay buffer (spec.replay bounds the records)
+  replayDefault: number // records replayed to a client that asks for neither since nor tail
+  socketHighWater: number // bytes queued in one client's socket before we stop writing to it
+  pingIntervalMs: number // keepalive: a client that misses one ping interval is dropped
+  shutdownGraceMs: number // how long closing clients may take before they are cut off
+}
+
+export const DEFAULT_LIMITS: RelayLimits = {
+  maxBodyBytes: 16 * 1024 * 1024,
+  maxDecompressedBytes: 64 * 1024 * 1024,
+  maxInflightChunks: 64,
+  queueRecords: 10_000,
+  queueBytes: 16 * 1024 * 1024,
+  replayBytes: 32 * 1024 * 1024,
+  replayDefault: 0,
+  socketHighWater: 1024 * 1024,
+  pingIntervalMs: 30_000,
+  shutdownGraceMs: 5_000,
+}
+
+export interface RelayOptions {
+  logger: Logger
+  registry: Registry
+  taps: TapDirectory
+  ingestKey: Uint8Array
+  auth: RelayAuth
+  onStatus?: StatusSink
+  // Extra readiness beyond "tap directory synced", e.g. leader election state known.
+  ready?: () => boolean
+  limits?: Partial<RelayLimits>
+  host?: string // default 0.0.0.0 (probes and the service proxy reach the pod IP)
+  ingestPort?: number // default 10000
+  streamPort?: number // default 10001
+  opsPort?: number // default 8080
+}
+
+export function limitsOf(o: Pick<RelayOptions, 'limits'>): RelayLimits {
+  return { ...DEFAULT_LIMITS, ...o.limits }
+}

@@ -1,0 +1,97 @@
+// The relay's three listeners and their lifecycle. main.ts calls startRelay and, on SIGTERM,
+// `close()`: stop admitting, let in-flight ingest finish, send listeners what they can take and
+// close them with 1001 + reason, then shut the ops port.
+import Fastify, { type FastifyInstance, LogController } from 'fastify'
+import { CloseCodes } from '../api/stream.ts'
+import { createRelayContext, type RelayContext } from './context.ts'
+import { ingestRoutes } from './ingest.ts'
+import { opsRoutes } from './ops.ts'
+import type { RelayOptions } from './options.ts'
+import { streamRoutes } from './stream.ts'
+
+function base(ctx: RelayContext, component: string, bodyLimit?: number): FastifyInstance {
+  return Fastify({
+    loggerInstance: ctx.o.logger.child({ component }),
+    // Per-request logs would be one line per fluentd chunk; outcomes are in metrics instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(bodyLimit ? { bodyLimit } : {}),
+    forceCloseConnections: 'idle',
+  }) as unknown as FastifyInstance
+}
+
+export function buildIngestServer(ctx: RelayContext): FastifyInstance {
+  const app = base(ctx, 'ingest', ctx.limits.maxBodyBytes)
+  app.register(ingestRoutes(ctx))
+  return app
+}
+
+export function buildStreamServer(ctx: RelayContext): FastifyInstance {
+  const app = base(ctx, 'stream')
+  app.register(streamRoutes(ctx))
+  return app
+}
+
+export function buildOpsServer(ctx: RelayContext): FastifyInstance {
+  const app = base(ctx, 'ops')
+  app.register(opsRoutes(ctx))
+  return app
+}
+
+export interface RunningRelay {
+  context: RelayContext
+  addresses: { ingest: string; stream: string; ops: string }
+  close(): Promise<void>
+}
+
+export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
+  const ctx = createRelayContext(o)
+  const ingest = buildIngestServer(ctx)
+  const stream = buildStreamServer(ctx)
+  const ops = buildOpsServer(ctx)
+  o.taps.onRemoved((namespace, name) => ctx.hub.removeTap(namespace, name))
+  const host = o.host ?? '0.0.0.0'
+  const apps = [ingest, stream, ops]
+  try {
+    const [i, s, p] = await Promise.all([
+      ingest.listen({ host, port: o.ingestPort ?? 10000 }),
+      stream.listen({ host, port: o.streamPort ?? 10001 }),
+      ops.listen({ host, port: o.opsPort ?? 8080 }),
+    ])
+    let closed: Promise<void> | undefined
+    return {
+      context: ctx,
+      addresses: { ingest: i, stream: s, ops: p },
+      close: () => {
+        closed ??= shutdown(ctx, ingest, stream, ops)
+        return closed
+      },
+    }
+  } catch (err) {
+    await Promise.allSettled(apps.map((a) => a.close()))
+    throw err
+  }
+}
+
+async function shutdown(
+  ctx: RelayContext,
+  ingest: FastifyInstance,
+  stream: FastifyInstance,
+  ops: FastifyInstance,
+): Promise<void> {
+  ctx.closing = true
+  // Finish the chunks being posted so their records reach listeners before they are closed.
+  await ingest.close()
+  ctx.hub.closeAll(CloseCodes.GoingAway, 'relay shutting down')
+  const grace = setTimeout(() => {
+    for (const l of ctx.hub.listeners()) l.ws.terminate()
+  }, ctx.limits.shutdownGraceMs)
+  await waitClosed(ctx)
+  clearTimeout(grace)
+  await stream.close()
+  await ops.close()
+  ctx.o.logger.info('relay stopped')
+}
+
+async function waitClosed(ctx: RelayContext): Promise<void> {
+  while (ctx.hub.listeners().length > 0) await new Promise((r) => setTimeout(r, 20))
+}

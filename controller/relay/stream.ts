@@ -1,0 +1,151 @@
+// GET /taps/:namespace/:name — the WebSocket stream of one tap.
+//
+// Before the upgrade (a one-line RefusalBody on refusal):
+//   401 unauthenticated  no token in X-Authorization (raw or `Bearer <token>`), or TokenReview rejects it
+//   403 forbidden        the user may not `get` this LogTap (SubjectAccessReview)
+//   404 unknown-tap      no such LogTap (or it is being deleted); checked after 403 so
+//                        existence is not revealed to users who may not see the tap
+//   400 bad-query        since/tail not a non-negative integer
+//   503 unavailable      the auth API failed, or the relay is shutting down
+// Query (or X-Log-Socket-Since/-Epoch/-Tail headers): `since=<seq>&epoch=<epoch>` resumes after seq; `tail=<n>` replays the last n records
+// (at most spec.replay). After the upgrade the client gets `hello`, then records (see api/stream.ts).
+import websocket from '@fastify/websocket'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
+import { type RefusalBody, StreamParamHeaders } from '../api/stream.ts'
+import type { TapInfo } from '../core/tap-directory.ts'
+import type { RelayContext } from './context.ts'
+import type { ResumeQuery } from './hub.ts'
+import type { RelayUser } from './listener.ts'
+
+interface Params {
+  namespace: string
+  name: string
+}
+
+interface Admitted {
+  user: RelayUser
+  tap: TapInfo
+  query: ResumeQuery
+}
+
+function refuse(reply: FastifyReply, code: number, error: string, reason: string): FastifyReply {
+  const body: RefusalBody = { error, reason }
+  return reply.code(code).type('application/json').send(body)
+}
+
+// The token as presented: `Bearer <token>` or the raw token. Never logged.
+export function tokenFrom(header: string | string[] | undefined): string | undefined {
+  const v = (Array.isArray(header) ? header[0] : header)?.trim()
+  if (!v) return undefined
+  const m = /^bearer\s+(.+)$/i.exec(v)
+  return (m ? m[1]!.trim() : v) || undefined
+}
+
+const COUNT = /^(0|[1-9][0-9]{0,15})$/
+
+// The query first, then the X-Log-Socket-* headers: the API server's service proxy drops the query
+// string of WebSocket upgrades, so clients send both (api/stream.ts StreamParamHeaders).
+export function parseQuery(
+  q: Record<string, string | string[] | undefined>,
+  headers: Record<string, string | string[] | undefined> = {},
+): ResumeQuery | string {
+  const out: ResumeQuery = {}
+  const param = (k: keyof typeof StreamParamHeaders) => q[k] ?? headers[StreamParamHeaders[k]]
+  for (const k of ['since', 'tail'] as const) {
+    const v = param(k)
+    if (v === undefined) continue
+    if (typeof v !== 'string' || !COUNT.test(v)) return `${k} must be a non-negative integer`
+    out[k] = Number(v)
+  }
+  const epoch = param('epoch')
+  if (typeof epoch === 'string') out.epoch = epoch
+  return out
+}
+
+export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
+  const { hub, limits, o } = ctx
+  const admitted = new WeakMap<FastifyRequest, Admitted>()
+  return async (app) => {
+    await app.register(websocket, {
+      options: { maxPayload: 64 * 1024, perMessageDeflate: false },
+      errorHandler: (err, socket, req) => {
+        req.log.debug({ err: err.message }, 'stream socket error')
+        socket.terminate()
+      },
+      // Clients are closed by the relay's shutdown (1001 + reason) before the server closes;
+      // whatever is still open at this point is cut off.
+      preClose: function (done) {
+        for (const c of this.websocketServer.clients) c.terminate()
+        done()
+      },
+    })
+
+    const sweep = setInterval(() => hub.sweep(), limits.pingIntervalMs)
+    sweep.unref()
+    app.addHook('onClose', async () => clearInterval(sweep))
+
+    app.get<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>(
+      '/taps/:namespace/:name',
+      {
+        websocket: true,
+        preValidation: async (req, reply) => {
+          if (ctx.closing) return refuse(reply, 503, 'unavailable', 'relay is shutting down')
+          const token = tokenFrom(req.headers[CLIENT_TOKEN_HEADER])
+          if (!token) return refuse(reply, 401, 'unauthenticated', `no token in ${CLIENT_TOKEN_HEADER}`)
+          const { namespace, name } = req.params
+          let user: RelayUser | null
+          try {
+            user = await o.auth.authenticate(token)
+          } catch (err) {
+            req.log.warn({ err: (err as Error).message }, 'token review failed')
+            return refuse(reply, 503, 'unavailable', 'could not verify the token')
+          }
+          if (!user) return refuse(reply, 401, 'unauthenticated', 'the token was not accepted')
+          let may: boolean
+          try {
+            may = await o.auth.mayGetTap(user, namespace, name)
+          } catch (err) {
+            req.log.warn({ err: (err as Error).message }, 'access review failed')
+            return refuse(reply, 503, 'unavailable', 'could not check access')
+          }
+          if (!may)
+            return refuse(
+              reply,
+              403,
+              'forbidden',
+              `${user.username} may not get logtaps.logsocket.dev ${namespace}/${name}`,
+            )
+          const tap = o.taps.get(namespace, name)
+          if (!tap || tap.deleting)
+            return refuse(
+              reply,
+              404,
+              'unknown-tap',
+              tap ? `LogTap ${namespace}/${name} is being deleted` : `no LogTap ${namespace}/${name}`,
+            )
+          const query = parseQuery(req.query as Record<string, string | string[] | undefined>, req.headers)
+          if (typeof query === 'string') return refuse(reply, 400, 'bad-query', query)
+          admitted.set(req, { user, tap, query })
+        },
+      },
+      (socket, req) => {
+        const a = admitted.get(req)
+        if (!a) {
+          socket.close(1011, 'not admitted')
+          return
+        }
+        // Prefer the newest view of the tap (replay size may have changed during auth).
+        const tap = o.taps.get(a.tap.namespace, a.tap.name) ?? a.tap
+        const l = hub.attach(tap, socket, a.user, a.query)
+        req.log.info(
+          { tap: `${tap.namespace}/${tap.name}`, user: a.user.username, from: l.cursor },
+          'listener connected',
+        )
+        socket.on('close', (code) =>
+          req.log.info({ tap: `${tap.namespace}/${tap.name}`, user: a.user.username, code }, 'listener left'),
+        )
+      },
+    )
+  }
+}

@@ -1,0 +1,123 @@
+// Ingest → stream over real sockets: what fluentd posts arrives byte for byte, in order, at every
+// listener of that tap and nowhere else; bad input gets its documented answer.
+import { gzipSync } from 'node:zlib'
+import t from 'tap'
+import { INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
+import type { SkippedMessage } from '../controller/api/stream.ts'
+import { encodeChunk, type FakePod, generateRecords } from './support/fluentd-records.ts'
+import { connect, startTestRelay } from './support/relay.ts'
+
+const open: FakePod[] = [
+  { namespace: 'shop', name: 'web-1', labels: { 'rbac/policy': 'allow', app: 'web' } },
+  {
+    namespace: 'shop',
+    name: 'wörker-2',
+    labels: { 'rbac/policy': 'allow', note: 'quote " slash \\ tab \t ✓' },
+  },
+]
+
+t.test(
+  'NDJSON, JSON array and gzip arrive byte-identical, in order, at both listeners of the tap only',
+  async (t) => {
+    const r = await startTestRelay()
+    t.teardown(() => r.close())
+    const a = r.taps.add('shop', 'tap-a')
+    const b = r.taps.add('shop', 'tap-b')
+    const a1 = await connect(r.streamUrl(a), 'token-alice')
+    const a2 = await connect(r.streamUrl(a), 'token-alice')
+    const b1 = await connect(r.streamUrl(b), 'token-alice')
+    const chunks = [
+      encodeChunk(generateRecords(open, 50, 0)),
+      encodeChunk(generateRecords(open, 50, 50), { jsonArray: true }),
+      encodeChunk(generateRecords(open, 50, 100), { compress: 'gzip' }),
+      encodeChunk(generateRecords(open, 50, 150), { jsonArray: true, compress: 'gzip' }),
+    ]
+    for (const c of chunks) {
+      const res = await r.post(a, c.body, c.headers)
+      t.equal(res.status, 200)
+      t.same(await res.json(), { records: 50, skipped: 0 })
+    }
+    const want = chunks.flatMap((c) => c.lines)
+    for (const c of [a1, a2]) {
+      await c.until(() => c.records().length === want.length)
+      t.same(
+        c.records().map((x) => x.raw),
+        want,
+        'original bytes in posting order',
+      )
+      t.same(
+        c.records().map((x) => x.seq),
+        want.map((_, i) => i + 1),
+        'sequence numbers 1..n',
+      )
+      t.match(c.messages[0], { type: 'hello', tap: 'shop/tap-a', user: 'alice', lastSeq: 0, resumed: false })
+    }
+    // tap-b saw its hello and nothing else, even after a record posted to tap-b afterwards arrives.
+    const own = encodeChunk(generateRecords(open, 1, 999))
+    t.equal((await r.post(b, own.body, own.headers)).status, 200)
+    await b1.until((m) => m.length === 2)
+    t.same(
+      b1.records().map((x) => x.raw),
+      own.lines,
+    )
+    for (const c of [a1, a2, b1]) c.ws.close()
+  },
+)
+
+t.test('bad input gets the documented answer and the relay keeps serving', async (t) => {
+  const r = await startTestRelay({ limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 256 * 1024 } })
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const good = encodeChunk(generateRecords(open, 2))
+
+  // A malformed line is skipped and counted; the lines around it are delivered.
+  const mixed = `${good.lines[0]}\n{"broken": \n[1,2]\n${good.lines[1]}\n`
+  let res = await r.post(a, mixed)
+  t.equal(res.status, 200)
+  t.same(await res.json(), { records: 2, skipped: 2 })
+  await c.until(() => c.records().length === 2 && c.messages.some((m) => m.type === 'skipped'))
+  t.same(
+    c.records().map((x) => x.raw),
+    good.lines,
+  )
+  t.equal((c.messages.find((m) => m.type === 'skipped') as SkippedMessage).count, 2)
+
+  res = await r.post(a, Buffer.alloc(65 * 1024, 0x20))
+  t.equal(res.status, 413, 'oversize body')
+  t.match(await res.json(), { error: 'too-large' })
+
+  const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20))
+  t.ok(bomb.length < 64 * 1024, 'the bomb itself is small')
+  res = await r.post(a, bomb, { 'content-encoding': 'gzip' })
+  t.equal(res.status, 413, 'gzip bomb')
+  t.match(await res.json(), { error: 'too-large' })
+
+  res = await r.post(a, good.body, { 'content-type': 'text/plain' })
+  t.equal(res.status, 415, 'wrong content type')
+  t.match(await res.json(), { error: 'unsupported-media-type' })
+
+  res = await r.post(a, good.body, { 'content-encoding': 'br' })
+  t.equal(res.status, 415, 'unknown content encoding')
+
+  res = await r.post(a, Buffer.from('not gzip'), { 'content-encoding': 'gzip' })
+  t.equal(res.status, 400, 'corrupt gzip')
+
+  res = await r.post(a, good.body, { [INGEST_TOKEN_HEADER]: 'forged' })
+  t.equal(res.status, 403, 'bad credential')
+  t.match(await res.json(), { error: 'bad-credential' })
+
+  res = await r.post({ ...a, name: 'nope' }, good.body)
+  t.equal(res.status, 404, 'unknown tap')
+
+  // Still serving: the next good chunk arrives.
+  res = await r.post(a, good.body)
+  t.equal(res.status, 200)
+  await c.until(() => c.records().length === 4)
+  const metrics = await r.registry.metrics()
+  t.match(metrics, /log_socket_records_skipped_total\{namespace="shop",name="tap-a"\} 2/)
+  t.match(metrics, /log_socket_records_received_total\{namespace="shop",name="tap-a"\} 4/)
+  t.match(metrics, /log_socket_ingest_requests_total\{code="413"\} 2/)
+  t.notMatch(metrics, /dropped_total\{[^}]*\} [1-9]/, 'nothing dropped')
+  c.ws.close()
+})
