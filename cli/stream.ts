@@ -235,7 +235,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       // Reported by the caller: dimmed in pretty output, on stderr otherwise (see droppedNotice).
       state = { ...state, lastSeq: Math.max(state.lastSeq, msg.toSeq) }
     } else if (msg.type === 'status') {
-      h.notice(`relay: ${msg.message || msg.phase}`)
+      // 'deleted' is followed by close 4004, which the caller reports.
+      if (msg.phase !== 'deleted') h.notice(`relay: ${msg.message || msg.phase}`)
     } else if (msg.type === 'skipped') {
       h.notice(`relay skipped ${msg.count} malformed lines`)
     }
