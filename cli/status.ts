@@ -85,9 +85,11 @@ export async function waitForReady(namespace: string, name: string, d: WaitDeps)
     }
   }
   const spinner = d.isTTY ? setInterval(render, 100) : undefined
+  let cleared = false
   const clearLine = () => {
     clearInterval(spinner)
-    if (d.isTTY) d.stderr.write('\r\x1b[2K')
+    if (d.isTTY && !cleared) d.stderr.write('\r\x1b[2K')
+    cleared = true
   }
   try {
     for (;;) {
