@@ -163,8 +163,8 @@ t.test(
     t.equal(err.message, `flow not found: FlowNotFound: Flow ${ns}/missing does not exist`)
 
     // Deleted while waiting (e.g. by someone else): a tap failure.
-  standIn.stop()
-  await sleep(400) // its last round is over
+    standIn.stop()
+    await sleep(400) // its last round is over
     const gone = await createSession({ ...spec, flowName: 'flow2' }, { kc: c.kc })
     const goneWait = wait(gone.name, [], false).catch((e: unknown) => e)
     await custom.deleteNamespacedCustomObject({
