@@ -15,7 +15,7 @@ import { CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernete
 import { GROUP, PLURAL } from '../controller/api/logtap.ts'
 import { type ClusterState, startCluster, view } from '../test/support/cluster.ts'
 import { stopControlPlane } from '../test/support/control-plane.ts'
-import { type FakePod, samplePods } from '../test/support/fluentd-records.ts'
+import { type FakePod, type MessageFn, samplePods } from '../test/support/fluentd-records.ts'
 import { type Stack, startStack, writeTokenKubeconfig } from '../test/support/stack.ts'
 import { removeTestHost } from '../test/support/test-host.ts'
 
@@ -62,16 +62,29 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 const exited = (child: ChildProcess) => new Promise<number>((r) => child.on('exit', (code) => r(code ?? 1)))
 
-if (values.cluster === 'current') await currentCluster()
-else if (values.cluster === 'local') await local()
-else {
-  say(`--cluster must be "local" or "current", not ${JSON.stringify(values.cluster)}`)
-  process.exit(1)
-}
-
 // A lively shop: allowed (policy or an explicit rule for the viewer) and denied pods.
 function demoPods(ns: string): FakePod[] {
   return samplePods(ns)
+}
+
+const lines: Record<string, ((i: number) => object)[]> = {
+  checkout: [
+    (i) => ({ level: 'info', msg: 'order placed', order_id: `A-${1000 + i}`, items: 1 + (i % 4) }),
+    (i) => ({ level: 'info', msg: 'cart updated', cart_id: `c-${(i * 7919) % 10000}` }),
+    (i) => ({ level: 'warn', msg: 'slow dependency', dependency: 'inventory', latency_ms: 800 + (i % 500) }),
+  ],
+  payments: [
+    (i) => ({ level: 'info', msg: 'payment authorised', amount: ((i * 37) % 20000) / 100, currency: 'EUR' }),
+    (i) => ({ level: 'error', msg: 'card declined', code: '51', attempt: 1 + (i % 3) }),
+  ],
+  ledger: [(i) => ({ level: 'info', msg: 'entry booked', entry: i })],
+  cache: [(i) => ({ level: 'debug', msg: 'evicted', keys: i % 50 })],
+}
+
+const demoMessage: MessageFn = (pod, i) => {
+  const app = pod.labels['app.kubernetes.io/name'] ?? 'app'
+  const choices = lines[app] ?? lines.checkout!
+  return JSON.stringify({ ts: new Date().toISOString(), ...choices[(i * 7 + (i >> 2)) % choices.length]!(i) })
 }
 
 async function local(): Promise<void> {
@@ -99,6 +112,7 @@ async function local(): Promise<void> {
       namespace: 'log-socket',
       scope: 'shop',
       pods: demoPods('shop'),
+      message: demoMessage,
       recordsPerChunk: 3,
       flushIntervalMs: 700,
       activationDelayMs: 1500,
@@ -236,4 +250,11 @@ spec:
   }
   say(`running k8stail ${ns}/checkout (delete the demo with: kubectl delete namespace ${ns})`)
   process.exit(await exited(k8stail([`${ns}/checkout`])))
+}
+
+if (values.cluster === 'current') await currentCluster()
+else if (values.cluster === 'local') await local()
+else {
+  say(`--cluster must be "local" or "current", not ${JSON.stringify(values.cluster)}`)
+  process.exit(1)
 }

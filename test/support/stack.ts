@@ -10,7 +10,7 @@ import pino, { type Logger } from 'pino'
 import { type Program, startProgram } from '../../controller/program.ts'
 import type { TestCluster } from './cluster.ts'
 import { freePort, kubeconfigYaml } from './control-plane.ts'
-import type { FakePod } from './fluentd-records.ts'
+import type { FakePod, MessageFn } from './fluentd-records.ts'
 import { type FluentdSender, startFluentdSender } from './fluentd-sender.ts'
 
 export interface Stack {
@@ -29,6 +29,7 @@ export interface StackOptions {
   kc?: KubeConfig // the program's identity (default: admin)
   scope?: string // reconcile only this namespace's LogTaps (default: namespace)
   pods?: FakePod[]
+  message?: MessageFn
   recordsPerChunk?: number
   flushIntervalMs?: number
   activationDelayMs?: number
@@ -73,6 +74,7 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
     flushIntervalMs: o.flushIntervalMs ?? 300,
     recordsPerChunk: o.recordsPerChunk ?? 4,
     ...(o.pods ? { pods: o.pods } : {}),
+    ...(o.message ? { message: o.message } : {}),
     // fluentd would resolve the Service name in-cluster; here the relay listens on the test host.
     resolve: (url) => url.replace(`//${service}.${o.namespace}.svc:`, `//${c.testHost.ip}:`),
   })
