@@ -43,7 +43,9 @@ Flags (environment fallback in brackets):
   -h, --help                this text
 `
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'help' {
   let values: ReturnType<typeof parse>['values']
