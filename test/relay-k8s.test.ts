@@ -18,7 +18,8 @@ import type { DeniedMessage } from '../controller/api/stream.ts'
 import { k8sAuth } from '../controller/relay/k8s-auth.ts'
 import { k8sStatusWriter } from '../controller/relay/k8s-status.ts'
 import { k8sTapDirectory } from '../controller/relay/k8s-taps.ts'
-import { getCluster, type TestCluster } from './support/cluster.ts'
+import { ensureLogTapCrd } from './support/cli-cluster.ts'
+import { getCluster } from './support/cluster.ts'
 import { samplePods } from './support/fluentd-records.ts'
 import { startFluentdSender } from './support/fluentd-sender.ts'
 import { connect, startTestRelay } from './support/relay.ts'
@@ -26,41 +27,6 @@ import { connect, startTestRelay } from './support/relay.ts'
 const c = await getCluster()
 const custom = c.kc.makeApiClient(CustomObjectsApi)
 const logger = pino({ level: process.env['RELAY_TEST_LOG'] ?? 'silent' })
-
-// Until crds/ carries the generated LogTap CRD, install a minimal one (same group, version,
-// plural and status subresource) so the relay has something real to watch and patch.
-async function ensureLogTapCrd(c: TestCluster): Promise<void> {
-  const got = await c.kubectl(['get', 'crd', `${PLURAL}.${GROUP}`])
-  if (got.code === 0) return
-  const crd = {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${PLURAL}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      names: { kind: KIND, plural: PLURAL, singular: 'logtap', listKind: 'LogTapList' },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      ],
-    },
-  }
-  const r = await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(crd) })
-  if (r.code !== 0) throw new Error(r.stderr)
-  const w = await c.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    `crd/${PLURAL}.${GROUP}`,
-  ])
-  if (w.code !== 0) throw new Error(w.stderr)
-}
 
 async function until<T>(
   what: string,
@@ -76,7 +42,7 @@ async function until<T>(
   }
 }
 
-await ensureLogTapCrd(c)
+await ensureLogTapCrd(c.kc)
 const ns = await c.newNamespace('relay')
 const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
 await rbac.createNamespacedRole({

@@ -2,45 +2,13 @@
 // a stand-in for the controller's status writing (the real controller is wired by the end-to-end
 // test): it marks the session taps k8stail creates Ready, or FlowFound=False when no such Flow exists.
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  ApiextensionsV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node'
-import { GROUP, KIND, type LogTap, PLURAL, SINGULAR, VERSION } from '../../controller/api/logtap.ts'
+import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { GROUP, type LogTap, PLURAL, VERSION } from '../../controller/api/logtap.ts'
 
-// The generated CRD lands with the controller; until then a schema-less one serves the API.
+// The harness installs the generated LogTap CRD (crds/); wait until discovery serves it.
 export async function ensureLogTapCrd(kc: KubeConfig): Promise<void> {
   const api = kc.makeApiClient(ApiextensionsV1Api)
   const name = `${PLURAL}.${GROUP}`
-  try {
-    await api.readCustomResourceDefinition({ name })
-  } catch (err) {
-    if ((err as { code?: number }).code !== 404) throw err
-    const crd: V1CustomResourceDefinition = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name },
-      spec: {
-        group: GROUP,
-        scope: 'Namespaced',
-        names: { kind: KIND, plural: PLURAL, singular: SINGULAR, listKind: `${KIND}List` },
-        versions: [
-          {
-            name: VERSION,
-            served: true,
-            storage: true,
-            subresources: { status: {} },
-            schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
-          },
-        ],
-      },
-    }
-    await api.createCustomResourceDefinition({ body: crd }).catch((e: { code?: number }) => {
-      if (e.code !== 409) throw e // another test file created it first
-    })
-  }
   for (let i = 0; i < 100; i++) {
     const crd = await api.readCustomResourceDefinition({ name })
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) {

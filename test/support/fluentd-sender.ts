@@ -38,6 +38,10 @@ export interface SenderOptions {
   pods?: FakePod[] // default samplePods()
   resolve?: (url: string) => string // e.g. map an in-cluster Service URL to 127.0.0.1:<port>
   message?: MessageFn // the log line of record i of a pod (default: "order placed" JSON)
+  // Hosts (after resolve) the sender may post to, besides loopback. Outputs pointing anywhere else
+  // (a user's Elasticsearch in a test Flow, say) are never contacted: tests talk only to
+  // addresses on this machine.
+  allowHosts?: string[]
 }
 
 export interface PostResult {
@@ -59,6 +63,7 @@ interface Active {
   spec: string // JSON of spec.http: a change means a reload (new activation delay)
   timer: NodeJS.Timeout
   counter: number
+  nextPod: number
 }
 
 export async function startFluentdSender(o: SenderOptions): Promise<FluentdSender> {
@@ -69,11 +74,19 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
   const active = new Map<string, Active>()
   const posts: PostResult[] = []
   const waiters = new Set<() => void>()
-  let nextPod = 0
   let stopped = false
+  const allowed = new Set(['127.0.0.1', 'localhost', '[::1]', ...(o.allowHosts ?? [])])
+  const mayPost = (url: string): boolean => {
+    try {
+      return allowed.has(new URL(url).hostname)
+    } catch {
+      return false
+    }
+  }
 
   async function post(key: string, spec: HttpSpec, a: Active): Promise<void> {
-    const pod = pods[nextPod++ % pods.length]!
+    // Each Output cycles through every pod, as each store of fluentd's copy gets every record.
+    const pod = pods[a.nextPod++ % pods.length]!
     const chunk = encodeChunk(generateRecords([pod], per, a.counter, o.message), {
       jsonArray: spec.json_array === true,
       compress: spec.compress === 'gzip' ? 'gzip' : 'text',
@@ -106,11 +119,16 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     const prev = active.get(key)
     if (prev?.spec === spec) return
     if (prev) clearTimeout(prev.timer)
-    if (!http?.endpoint) {
+    if (!http?.endpoint || !mayPost(resolve(http.endpoint))) {
       active.delete(key)
       return
     }
-    const a: Active = { spec, counter: prev?.counter ?? 0, timer: undefined as unknown as NodeJS.Timeout }
+    const a: Active = {
+      spec,
+      counter: prev?.counter ?? 0,
+      nextPod: prev?.nextPod ?? 0,
+      timer: undefined as unknown as NodeJS.Timeout,
+    }
     // Like fluentd after a config reload: nothing until the new config is live, then one chunk
     // per flush interval, never two requests of one Output in flight at once.
     const loop = async () => {

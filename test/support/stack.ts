@@ -77,6 +77,7 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
     ...(o.message ? { message: o.message } : {}),
     // fluentd would resolve the Service name in-cluster; here the relay listens on the test host.
     resolve: (url) => url.replace(`//${service}.${o.namespace}.svc:`, `//${c.testHost.ip}:`),
+    allowHosts: [c.testHost.ip],
   })
   return {
     namespace: o.namespace,
