@@ -1,0 +1,125 @@
+// The controller+relay program's configuration: parsed once at the edge from flags, with
+// environment fallbacks for what Kubernetes injects (downward API), then frozen and passed down.
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { parseArgs } from 'node:util'
+import Type, { type Static } from 'typebox'
+import Value from 'typebox/value'
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 })
+
+export const Config = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  ingestPort: Port,
+  streamPort: Port,
+  opsPort: Port,
+  ingestBaseUrl: Type.String({ pattern: '^https?://[^/]+' }),
+  ingestKey: Type.Unsafe<Uint8Array>({}),
+  ingestKeyGenerated: Type.Boolean(),
+  leaderElect: Type.Boolean(),
+  namespace: Type.String({ minLength: 1 }),
+  identity: Type.String({ minLength: 1 }),
+  logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+  kubeconfig: Type.Optional(Type.String()),
+})
+export type Config = Static<typeof Config>
+
+export const usage = `log-socket-controller: the LogTap controller and the relay, in one process.
+
+Flags (environment fallback in brackets):
+  --host ADDR               listen address for all servers (default 0.0.0.0)
+  --ingest-port N           fluentd posts here (default 10000)
+  --stream-port N           WebSocket streams, reached through the API server proxy (default 10001)
+  --ops-port N              /healthz, /readyz, /metrics (default 8080)
+  --ingest-base-url URL     URL fluentd uses to reach the ingest port
+                            (default http://log-socket.<namespace>.svc:<ingest-port>)
+  --ingest-key-file FILE    HMAC key for per-tap ingest credentials [LOG_SOCKET_INGEST_KEY]
+                            (default: a random key per start; Outputs are re-keyed after a restart)
+  --leader-elect            elect one active controller among replicas (default false)
+  --namespace NS            this pod's namespace [POD_NAMESPACE] (default log-socket)
+  --identity ID             leader-election identity [POD_NAME] (default hostname)
+  --log-level LEVEL         fatal|error|warn|info|debug|trace (default info) [LOG_LEVEL]
+  --kubeconfig FILE         out-of-cluster kubeconfig [KUBECONFIG] (default in-cluster, then ~/.kube/config)
+  -h, --help                this text
+`
+
+export class ConfigError extends Error {}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'help' {
+  let values: ReturnType<typeof parse>['values']
+  try {
+    values = parse(argv).values
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  if (values.help) return 'help'
+  const num = (flag: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt
+    const n = Number(v)
+    if (!Number.isInteger(n))
+      throw new ConfigError(`--${flag} must be a port number, got ${JSON.stringify(v)}`)
+    return n
+  }
+  const namespace = values.namespace ?? env.POD_NAMESPACE ?? 'log-socket'
+  const ingestPort = num('ingest-port', values['ingest-port'], 10000)
+  let ingestKey: Uint8Array
+  let ingestKeyGenerated = false
+  if (values['ingest-key-file']) {
+    try {
+      ingestKey = readFileSync(values['ingest-key-file'])
+    } catch (err) {
+      throw new ConfigError(`--ingest-key-file: ${(err as Error).message}`)
+    }
+  } else if (env.LOG_SOCKET_INGEST_KEY) {
+    ingestKey = Buffer.from(env.LOG_SOCKET_INGEST_KEY)
+  } else {
+    ingestKey = crypto.getRandomValues(new Uint8Array(32))
+    ingestKeyGenerated = true
+  }
+  if (ingestKey.length < 16) throw new ConfigError('the ingest key must be at least 16 bytes long')
+  const cfg = {
+    host: values.host ?? '0.0.0.0',
+    ingestPort,
+    streamPort: num('stream-port', values['stream-port'], 10001),
+    opsPort: num('ops-port', values['ops-port'], 8080),
+    ingestBaseUrl: (values['ingest-base-url'] ?? `http://log-socket.${namespace}.svc:${ingestPort}`).replace(
+      /\/+$/,
+      '',
+    ),
+    ingestKey,
+    ingestKeyGenerated,
+    leaderElect: values['leader-elect'] ?? false,
+    namespace,
+    identity: values.identity ?? env.POD_NAME ?? hostname(),
+    logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+  }
+  const errors = [...Value.Errors(Config, cfg)]
+  if (errors.length) {
+    const e = errors[0]!
+    throw new ConfigError(`invalid ${e.instancePath.replace(/^\//, '') || 'configuration'}: ${e.message}`)
+  }
+  return Object.freeze(cfg as Config)
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      'ingest-port': { type: 'string' },
+      'stream-port': { type: 'string' },
+      'ops-port': { type: 'string' },
+      'ingest-base-url': { type: 'string' },
+      'ingest-key-file': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      namespace: { type: 'string' },
+      identity: { type: 'string' },
+      'log-level': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+}

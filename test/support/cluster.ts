@@ -1,0 +1,187 @@
+// The test-facing view of the run's control plane. `npm test` (test/support/run-tests.ts) starts
+// one control plane for the whole run and passes its state file in LOG_SOCKET_TEST_CLUSTER; a test
+// file run on its own (`tap test/x.test.ts`) starts a private one that dies with the process.
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
+import {
+  type ControlPlaneState,
+  ensureBinaries,
+  pinnedVersion,
+  startControlPlane,
+  stopControlPlaneSync,
+} from './control-plane.ts'
+import {
+  createTestHost,
+  type ExposeOptions,
+  exposeService,
+  removeTestHost,
+  type TestHostState,
+} from './test-host.ts'
+
+export interface ClusterState {
+  controlPlane: ControlPlaneState
+  testHost: TestHostState
+}
+
+export interface TestHost {
+  ip: string
+  exposeService(o: ExposeOptions): Promise<void>
+}
+
+export interface TestCluster {
+  server: string
+  kubeconfigPath: string
+  caFile: string
+  kc: KubeConfig
+  version: string
+  newNamespace(prefix?: string): Promise<string>
+  serviceAccountToken(namespace: string, name: string, expirationSeconds?: number): Promise<string>
+  kubeConfigForToken(token: string): KubeConfig
+  kubectl(
+    args: string[],
+    opts?: { input?: string },
+  ): Promise<{ code: number; stdout: string; stderr: string }>
+  testHost: TestHost
+}
+
+export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
+const repoRoot = path.resolve(import.meta.dirname, '..', '..')
+
+// The logging-operator CRDs: LOG_SOCKET_LOGGING_CRDS, else ../shared/logging-operator-crds beside the repo.
+export function loggingCrdDir(): string {
+  const candidates = [
+    process.env.LOG_SOCKET_LOGGING_CRDS,
+    path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds'),
+  ]
+  for (const dir of candidates) {
+    if (dir && existsDir(dir)) return dir
+  }
+  throw new Error(
+    `logging-operator CRDs not found: set LOG_SOCKET_LOGGING_CRDS to their folder, or place them in ${candidates[1]}`,
+  )
+}
+
+function existsDir(dir: string): boolean {
+  try {
+    return readdir(dir).length > 0
+  } catch {
+    return false
+  }
+}
+
+function readdir(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+}
+
+export function crdFiles(): string[] {
+  const logging = loggingCrdDir()
+  const own = path.join(repoRoot, 'crds')
+  const files = readdir(logging).map((f) => path.join(logging, f))
+  if (existsDir(own)) files.push(...readdir(own).map((f) => path.join(own, f)))
+  return files
+}
+
+export async function startCluster(log?: (line: string) => void): Promise<ClusterState> {
+  const testHost = createTestHost()
+  try {
+    const controlPlane = await startControlPlane({
+      binDir: ensureBinaries(),
+      version: pinnedVersion(),
+      crdFiles: crdFiles(),
+      log,
+    })
+    return { controlPlane, testHost }
+  } catch (err) {
+    removeTestHost(testHost)
+    throw err
+  }
+}
+
+let cached: Promise<TestCluster> | undefined
+
+export function getCluster(): Promise<TestCluster> {
+  cached ??= load()
+  return cached
+}
+
+async function load(): Promise<TestCluster> {
+  const file = process.env[CLUSTER_ENV]
+  let state: ClusterState
+  if (file) {
+    state = JSON.parse(readFileSync(file, 'utf8'))
+  } else {
+    state = await startCluster()
+    process.on('exit', () => {
+      stopControlPlaneSync(state.controlPlane)
+      removeTestHost(state.testHost)
+    })
+  }
+  return view(state)
+}
+
+export function view(state: ClusterState): TestCluster {
+  const cp = state.controlPlane
+  const kc = new KubeConfig()
+  kc.loadFromFile(cp.kubeconfigPath)
+  const core = kc.makeApiClient(CoreV1Api)
+  return {
+    server: cp.server,
+    kubeconfigPath: cp.kubeconfigPath,
+    caFile: cp.caFile,
+    kc,
+    version: cp.version,
+    async newNamespace(prefix = 't') {
+      const name = `${prefix
+        .toLowerCase()
+        .replace(/[^a-z0-9-]/g, '-')
+        .slice(0, 40)}-${randomBytes(3).toString('hex')}`
+      await core.createNamespace({ body: { metadata: { name, labels: { 'log-socket.dev/test': 'true' } } } })
+      return name
+    },
+    async serviceAccountToken(namespace, name, expirationSeconds = 3600) {
+      try {
+        await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } })
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409) throw err
+      }
+      const tr = await core.createNamespacedServiceAccountToken({
+        namespace,
+        name,
+        body: { spec: { audiences: [], expirationSeconds } },
+      })
+      if (!tr.status?.token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`)
+      return tr.status.token
+    },
+    kubeConfigForToken(token) {
+      const k = new KubeConfig()
+      k.loadFromOptions({
+        clusters: [{ name: 'test', server: cp.server, caFile: cp.caFile, skipTLSVerify: false }],
+        users: [{ name: 'user', token }],
+        contexts: [{ name: 'test', cluster: 'test', user: 'user' }],
+        currentContext: 'test',
+      })
+      return k
+    },
+    kubectl(args, opts = {}) {
+      return new Promise((resolve) => {
+        const child = execFile(
+          path.join(cp.binDir, 'kubectl'),
+          [`--kubeconfig=${cp.kubeconfigPath}`, ...args],
+          { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+          (err, stdout, stderr) => {
+            const code = err ? ((err as { code?: number }).code ?? 1) : 0
+            resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr })
+          },
+        )
+        child.stdin?.end(opts.input ?? '')
+      })
+    },
+    testHost: {
+      ip: state.testHost.ip,
+      exposeService: (o) => exposeService(kc, state.testHost, o),
+    },
+  }
+}

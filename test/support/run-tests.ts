@@ -1,0 +1,77 @@
+// `npm test`: one real control plane (and service-proxy test host) for the whole run, then tap,
+// then teardown by recorded PID — also when tap fails or the run is interrupted.
+import { spawn } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { CLUSTER_ENV, type ClusterState, startCluster } from './cluster.ts'
+import { isAlive, stopControlPlane } from './control-plane.ts'
+import { netnsExists, removeTestHost } from './test-host.ts'
+
+const say = (line: string) => process.stderr.write(`[test-run] ${line}\n`)
+const t0 = Date.now()
+const repoRoot = path.resolve(import.meta.dirname, '..', '..')
+
+let state: ClusterState | undefined
+let tearingDown: Promise<void> | undefined
+
+function teardown(): Promise<void> {
+  tearingDown ??= (async () => {
+    if (!state) return
+    const s = state
+    const t = Date.now()
+    await stopControlPlane(s.controlPlane)
+    removeTestHost(s.testHost)
+    const left = [
+      ...Object.entries(s.controlPlane.pids)
+        .filter(([, pid]) => isAlive(pid))
+        .map(([n, pid]) => `process ${n} (${pid})`),
+      ...(existsSync(s.controlPlane.workDir) ? [`dir ${s.controlPlane.workDir}`] : []),
+      ...(netnsExists(s.testHost.netns) ? [`netns ${s.testHost.netns}`] : []),
+    ]
+    if (left.length) {
+      say(`teardown left behind: ${left.join(', ')}`)
+      process.exitCode = 1
+    } else {
+      say(`teardown clean in ${Date.now() - t} ms`)
+    }
+  })()
+  return tearingDown
+}
+
+let tap: ReturnType<typeof spawn> | undefined
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    say(`${sig}: stopping`)
+    tap?.kill(sig)
+    void teardown().then(() => process.exit(130))
+  })
+}
+
+try {
+  say('starting the control plane')
+  state = await startCluster(say)
+  say(
+    `control plane ${state.controlPlane.version} up at ${state.controlPlane.server} in ${Date.now() - t0} ms`,
+  )
+  const stateFile = path.join(state.controlPlane.workDir, 'cluster.json')
+  writeFileSync(stateFile, JSON.stringify(state))
+  const code = await new Promise<number>((resolve) => {
+    tap = spawn(path.join(repoRoot, 'node_modules', '.bin', 'tap'), process.argv.slice(2), {
+      stdio: 'inherit',
+      // node_modules/.bin first: tap's test processes must run on the project's Node 24, not the system's.
+      env: {
+        ...process.env,
+        PATH: `${path.join(repoRoot, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+        [CLUSTER_ENV]: stateFile,
+      },
+    })
+    tap.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)))
+  })
+  process.exitCode = code
+} catch (err) {
+  say((err as Error).message)
+  process.exitCode = 1
+} finally {
+  await teardown()
+  say(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+}
