@@ -1,0 +1,67 @@
+// The relay under test, in its own process: one LogTap `bench/tap` in a plain-object directory,
+// a fixed token for system:serviceaccount:bench:viewer, every port on 127.0.0.1. On {type:'stop'}
+// it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { ingestPath, streamPath } from '../../controller/api/logtap.ts'
+import { tapCredential } from '../../controller/core/credential.ts'
+import type { TapDirectory, TapInfo } from '../../controller/core/tap-directory.ts'
+import { startRelay } from '../../controller/relay/server.ts'
+import { BENCH_TOKEN, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
+import { BENCH_USER } from './records.ts'
+
+const p = params<{ deadlineSeconds: number }>()
+guard(p.deadlineSeconds * 1000)
+
+const tap: TapInfo = { namespace: 'bench', name: 'tap', uid: randomUUID(), replay: 1000, deleting: false }
+const taps: TapDirectory = {
+  get: (ns, name) => (ns === tap.namespace && name === tap.name ? tap : undefined),
+  onRemoved: () => {},
+  synced: () => true,
+}
+const key = randomBytes(32)
+const relay = await startRelay({
+  logger: pino({ level: 'warn' }),
+  registry: new Registry(),
+  taps,
+  ingestKey: key,
+  auth: {
+    authenticate: async (token) => (token === BENCH_TOKEN ? { username: BENCH_USER, groups: [] } : null),
+    mayGetTap: async (user) => user.username === BENCH_USER,
+  },
+  host: '127.0.0.1',
+  ingestPort: 0,
+  streamPort: 0,
+  opsPort: 0,
+})
+
+let peak = 0
+const sample = (): void => {
+  peak = Math.max(peak, process.memoryUsage.rss())
+}
+const sampler = setInterval(sample, 50)
+
+process.on('message', async (m: { type?: string }) => {
+  if (m.type !== 'stop') return
+  clearInterval(sampler)
+  sample()
+  const u = process.resourceUsage()
+  const stats: RelayStats = {
+    type: 'stats',
+    peakRssBytes: peak,
+    maxRssBytes: u.maxRSS * 1024,
+    cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
+  }
+  await send(stats)
+  await relay.close()
+  process.exit(0)
+})
+
+const ready: RelayReady = {
+  type: 'ready',
+  ingestUrl: `${relay.addresses.ingest}${ingestPath(tap.namespace, tap.name)}`,
+  streamUrl: `${relay.addresses.stream.replace(/^http/, 'ws')}${streamPath(tap.namespace, tap.name)}`,
+  credential: tapCredential(key, tap.namespace, tap.name, tap.uid),
+}
+await send(ready)
