@@ -51,7 +51,7 @@ const scenarios: Scenario[] = [
     warmup: S(3, 1),
     healthy: 1,
     stalled: 0,
-    concurrency: 2,
+    concurrency: 4,
   },
   {
     key: 'max-10',
@@ -61,7 +61,7 @@ const scenarios: Scenario[] = [
     warmup: S(3, 1),
     healthy: 10,
     stalled: 0,
-    concurrency: 2,
+    concurrency: 4,
   },
   {
     key: 'fixed-10k',
@@ -240,7 +240,7 @@ function figures(o: Outcome): Figures {
     latency,
     ingest: Histogram.from(load.ingest),
     peakRssMB: Math.max(relay.peakRssBytes, relay.maxRssBytes) / 1048576,
-    relayCpuPct: (relay.cpuMs / 1000 / elapsed) * 100,
+    relayCpuPct: ((relay.cpuMs - relay.startupCpuMs) / 1000 / elapsed) * 100,
     stalledConnected: clients.stalled.length
       ? clients.stalled.map((x) => (x.connected ? 'open' : 'closed')).join(',')
       : '–',
@@ -267,6 +267,9 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
     row('records/s served per listener (min)', '–', (x) => kps(x.listenerMin)),
     row('record frames/s per listener (min)', '–', (x) => kps(x.framesPerSec)),
     row('records lost by a healthy listener', '–', (x) => `${x.lossPct.toFixed(1)}%`),
+    row('  of which told as dropped', '–', (_x, o) =>
+      kps(Math.max(...o.clients.healthy.map((h) => h.dropped))),
+    ),
     row('post→arrival p50 ms', '–', (x) => ms(x.latency.percentile(0.5))),
     row('post→arrival p99 ms', '–', (x) => ms(x.latency.percentile(0.99))),
     row('post→arrival max ms', '–', (x) => ms(x.latency.max)),
@@ -275,7 +278,20 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
     row('ingest answer max ms (poster)', '–', (x) => ms(x.ingest.max)),
     row('chunks not accepted (non-200/dropped)', '–', (_x, o) => `${o.load.non200}/${o.load.dropped}`),
     row('relay peak RSS MB', '–', (x) => x.peakRssMB.toFixed(0)),
+    row(
+      'relay heap / external MB at peak',
+      '–',
+      (_x, o) =>
+        `${(o.relay.atPeak.heapTotal / 1048576).toFixed(0)} / ${(o.relay.atPeak.external / 1048576).toFixed(0)}`,
+    ),
     row('relay CPU (% of one core)', '–', (x) => x.relayCpuPct.toFixed(0)),
+    row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (_x, o) =>
+      (((o.relay.cpuMs - o.relay.startupCpuMs) * 1000) / o.load.records).toFixed(1),
+    ),
+    row('loadgen / clients CPU (% of one core)', '–', (_x, o) => {
+      const el = o.s.seconds + 1.5
+      return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
+    }),
     row('stalled listener', '–', (x) => x.stalledConnected),
   ]
   const all = [cols, ...rows]

@@ -10,6 +10,7 @@ import {
   type ClientsParams,
   type ClientsResult,
   type ClientsWindow,
+  cpuMs,
   guard,
   type ListenerResult,
   params,
@@ -100,6 +101,7 @@ process.on('message', async (m: ClientsWindow | { type: 'stop' }) => {
       connected: s.ws.readyState === WebSocket.OPEN,
       framesRead: s.framesRead,
     })),
+    cpuMs: cpuMs(),
   }
   await send(result)
   for (const h of hs) h.ws.terminate()

@@ -5,7 +5,7 @@
 import http from 'node:http'
 import { INGEST_TOKEN_HEADER } from '../../controller/api/logtap.ts'
 import { Histogram } from './histogram.ts'
-import { guard, type LoadgenParams, type LoadgenResult, params, send } from './protocol.ts'
+import { cpuMs, guard, type LoadgenParams, type LoadgenResult, params, send } from './protocol.ts'
 import { benchChunks, benchPods, nowMicros, stamp } from './records.ts'
 
 const p = params<LoadgenParams>()
@@ -18,7 +18,7 @@ const url = new URL(p.ingestUrl)
 const agent = new http.Agent({ keepAlive: true, maxSockets: p.concurrency })
 
 const ingest = new Histogram()
-const r: Omit<LoadgenResult, 'ingest'> = {
+const r: Omit<LoadgenResult, 'ingest' | 'cpuMs'> = {
   type: 'result',
   chunks: 0,
   records: 0,
@@ -113,5 +113,5 @@ for (let i = 0; ; i++) {
 }
 while (inflight > 0) await new Promise<void>((resolve) => (slotWaiter = resolve))
 agent.destroy()
-await send({ ...r, ingest: ingest.toJSON() } satisfies LoadgenResult)
+await send({ ...r, ingest: ingest.toJSON(), cpuMs: cpuMs() } satisfies LoadgenResult)
 process.exit(0)

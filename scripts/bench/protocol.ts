@@ -15,8 +15,10 @@ export interface RelayReady {
 export interface RelayStats {
   type: 'stats'
   peakRssBytes: number // sampled every 50 ms
+  atPeak: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } // when RSS peaked
   maxRssBytes: number // getrusage ru_maxrss: the process's peak
   cpuMs: number // user + system
+  startupCpuMs: number // of which spent before the relay was listening (module loading)
 }
 
 export interface LoadgenParams {
@@ -42,6 +44,7 @@ export interface LoadgenResult {
   non200: number
   dropped: number // chunks the relay answered {"dropped":true}
   ingest: HistogramData // post → response, per chunk, within the window
+  cpuMs: number
 }
 
 export interface ClientsParams {
@@ -68,6 +71,7 @@ export interface ClientsResult {
   type: 'result'
   healthy: ListenerResult[]
   stalled: { connected: boolean; framesRead: number }[]
+  cpuMs: number
 }
 
 // Parameters of a helper process, from argv[2].
@@ -85,6 +89,11 @@ export function guard(deadlineMs: number): void {
     console.error(`${process.argv[1]}: deadline passed, exiting`)
     process.exit(2)
   }, deadlineMs).unref()
+}
+
+export function cpuMs(): number {
+  const u = process.resourceUsage()
+  return (u.userCPUTime + u.systemCPUTime) / 1000
 }
 
 export function send(m: object): Promise<void> {

@@ -8,7 +8,7 @@ import { ingestPath, streamPath } from '../../controller/api/logtap.ts'
 import { tapCredential } from '../../controller/core/credential.ts'
 import type { TapDirectory, TapInfo } from '../../controller/core/tap-directory.ts'
 import { startRelay } from '../../controller/relay/server.ts'
-import { BENCH_TOKEN, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
+import { BENCH_TOKEN, cpuMs, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
 import { BENCH_USER } from './records.ts'
 
 const p = params<{ deadlineSeconds: number }>()
@@ -36,9 +36,15 @@ const relay = await startRelay({
   opsPort: 0,
 })
 
+const startupCpu = cpuMs()
 let peak = 0
+let atPeak = process.memoryUsage()
 const sample = (): void => {
-  peak = Math.max(peak, process.memoryUsage.rss())
+  const m = process.memoryUsage()
+  if (m.rss > peak) {
+    peak = m.rss
+    atPeak = m
+  }
 }
 const sampler = setInterval(sample, 50)
 
@@ -50,8 +56,15 @@ process.on('message', async (m: { type?: string }) => {
   const stats: RelayStats = {
     type: 'stats',
     peakRssBytes: peak,
+    atPeak: {
+      heapUsed: atPeak.heapUsed,
+      heapTotal: atPeak.heapTotal,
+      external: atPeak.external,
+      arrayBuffers: atPeak.arrayBuffers,
+    },
     maxRssBytes: u.maxRSS * 1024,
     cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
+    startupCpuMs: startupCpu,
   }
   await send(stats)
   await relay.close()
