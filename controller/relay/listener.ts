@@ -13,6 +13,7 @@ export interface RelayUser {
   username: string
   uid?: string
   groups: string[]
+  extra?: Record<string, string[]> // TokenReview extras, passed on to SubjectAccessReview
 }
 
 export interface Entry {

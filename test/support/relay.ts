@@ -108,6 +108,8 @@ export async function startTestRelay(
 }
 
 // A connected stream client that keeps every frame (raw text and parsed).
+const RECORD_HEAD = '{"type":"record","seq":'
+
 export interface StreamClient {
   ws: WebSocket
   frames: string[]
@@ -123,10 +125,16 @@ export function connect(url: string, token: string | undefined): Promise<StreamC
   const frames: string[] = []
   const messages: StreamMessage[] = []
   const waiters = new Set<() => void>()
+  const recs: { seq: number; raw: string }[] = []
   ws.on('message', (data) => {
     const text = data.toString('utf8')
     frames.push(text)
     messages.push(JSON.parse(text) as StreamMessage)
+    if (text.startsWith(RECORD_HEAD)) {
+      // The original bytes: the frame minus the envelope head and the final brace.
+      const at = text.indexOf(',"record":')
+      recs.push({ seq: Number(text.slice(RECORD_HEAD.length, at)), raw: text.slice(at + 10, -1) })
+    }
     for (const w of waiters) w()
   })
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -157,16 +165,9 @@ export function connect(url: string, token: string | undefined): Promise<StreamC
         check()
       })
     },
-    records() {
-      // The original bytes: the frame minus the envelope head and the final brace.
-      return frames
-        .filter((f) => f.startsWith('{"type":"record"'))
-        .map((f) => {
-          const at = f.indexOf(',"record":')
-          return { seq: Number(f.slice('{"type":"record","seq":'.length, at)), raw: f.slice(at + 10, -1) }
-        })
-    },
+    records: () => recs,
   }
+
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client))
     ws.once('unexpected-response', (_req, res) => {

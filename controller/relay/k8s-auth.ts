@@ -1,0 +1,101 @@
+// Stream authentication and authorization against the API server: TokenReview for who the token
+// belongs to, SubjectAccessReview for `get` on the LogTap. Both answers are cached briefly
+// (reconnect storms and many listeners must not become an API-server load), positive answers
+// longer than negative ones so a fixed RoleBinding takes effect quickly. Tokens are cached only
+// as a SHA-256 digest and never logged.
+import { createHash } from 'node:crypto'
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { GROUP, PLURAL } from '../api/logtap.ts'
+import type { RelayUser } from './listener.ts'
+import type { RelayAuth } from './options.ts'
+
+export interface K8sAuthOptions {
+  positiveTtlMs?: number // default 10 s
+  negativeTtlMs?: number // default 2 s
+  maxEntries?: number // per cache, default 10_000 (oldest evicted first)
+  audiences?: string[] // TokenReview audiences; default: the API server's
+  now?: () => number
+}
+
+// A small TTL map with insertion-order eviction.
+class TtlCache<V> {
+  #m = new Map<string, { v: V; until: number }>()
+  #max: number
+  #now: () => number
+  constructor(max: number, now: () => number) {
+    this.#max = max
+    this.#now = now
+  }
+  get(k: string): V | undefined {
+    const e = this.#m.get(k)
+    if (!e) return undefined
+    if (e.until > this.#now()) return e.v
+    this.#m.delete(k)
+    return undefined
+  }
+  set(k: string, v: V, ttlMs: number): void {
+    this.#m.delete(k)
+    if (this.#m.size >= this.#max) this.#m.delete(this.#m.keys().next().value!)
+    this.#m.set(k, { v, until: this.#now() + ttlMs })
+  }
+}
+
+export function k8sAuth(kc: KubeConfig, o: K8sAuthOptions = {}): RelayAuth {
+  const now = o.now ?? Date.now
+  const pos = o.positiveTtlMs ?? 10_000
+  const neg = o.negativeTtlMs ?? 2_000
+  const max = o.maxEntries ?? 10_000
+  const authn = kc.makeApiClient(AuthenticationV1Api)
+  const authz = kc.makeApiClient(AuthorizationV1Api)
+  const users = new TtlCache<RelayUser | null>(max, now)
+  const grants = new TtlCache<boolean>(max, now)
+
+  return {
+    async authenticate(token) {
+      const key = createHash('sha256').update(token).digest('base64url')
+      const cached = users.get(key)
+      if (cached !== undefined) return cached
+      const review = await authn.createTokenReview({
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, ...(o.audiences ? { audiences: o.audiences } : {}) },
+        },
+      })
+      const u = review.status?.user
+      const user: RelayUser | null =
+        review.status?.authenticated && u?.username
+          ? {
+              username: u.username,
+              ...(u.uid ? { uid: u.uid } : {}),
+              groups: u.groups ?? [],
+              ...(u.extra ? { extra: u.extra } : {}),
+            }
+          : null
+      users.set(key, user, user ? pos : neg)
+      return user
+    },
+
+    async mayGetTap(user, namespace, name) {
+      const key = JSON.stringify([user.username, user.uid, user.groups, user.extra, namespace, name])
+      const cached = grants.get(key)
+      if (cached !== undefined) return cached
+      const review = await authz.createSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: user.username,
+            ...(user.uid ? { uid: user.uid } : {}),
+            groups: user.groups,
+            ...(user.extra ? { extra: user.extra } : {}),
+            resourceAttributes: { group: GROUP, resource: PLURAL, verb: 'get', namespace, name },
+          },
+        },
+      })
+      const allowed = review.status?.allowed === true && review.status?.denied !== true
+      grants.set(key, allowed, allowed ? pos : neg)
+      return allowed
+    },
+  }
+}

@@ -1,0 +1,106 @@
+// Writes the relay's counters back to each LogTap's status: `listeners`, `recordsReceived`,
+// `lastRecordTime` and nothing else, by server-side apply on the status subresource under the
+// relay's own field manager (the controller owns the other status fields under its manager, so
+// neither can clobber the other). Rate-limited: the hub reports on every change, we remember the
+// newest counters and write each changed tap at most once per interval. `metadata.uid` in the
+// patch makes the API server reject writes to a tap recreated under the same name.
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, KIND, PLURAL, VERSION } from '../api/logtap.ts'
+import type { StatusSink, TapCounters } from './hub.ts'
+
+interface Pending {
+  tap: { namespace: string; name: string; uid: string }
+  counters: TapCounters
+}
+
+export interface StatusWriter {
+  sink: StatusSink
+  // Writes everything pending now (e.g. at shutdown, after listeners were closed).
+  flush(): Promise<void>
+  stop(): Promise<void>
+}
+
+const same = (a: TapCounters | undefined, b: TapCounters): boolean =>
+  !!a &&
+  a.listeners === b.listeners &&
+  a.recordsReceived === b.recordsReceived &&
+  a.lastRecordTime === b.lastRecordTime
+
+// Pure: the apply patch for one tap's counters.
+export function statusPatch(tap: Pending['tap'], c: TapCounters): object {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: tap.name, namespace: tap.namespace, uid: tap.uid },
+    status: {
+      listeners: c.listeners,
+      recordsReceived: c.recordsReceived,
+      ...(c.lastRecordTime ? { lastRecordTime: c.lastRecordTime } : {}),
+    },
+  }
+}
+
+export function k8sStatusWriter(kc: KubeConfig, o: { logger: Logger; intervalMs?: number }): StatusWriter {
+  const custom = kc.makeApiClient(CustomObjectsApi)
+  const pending = new Map<string, Pending>()
+  const written = new Map<string, TapCounters & { uid: string }>()
+  let running: Promise<void> = Promise.resolve()
+  const applyHeader = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)
+
+  async function write(key: string, p: Pending): Promise<void> {
+    try {
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace: p.tap.namespace,
+          name: p.tap.name,
+          body: statusPatch(p.tap, p.counters),
+          fieldManager: FIELD_MANAGER_RELAY,
+          force: true,
+        },
+        applyHeader,
+      )
+      written.set(key, { ...p.counters, uid: p.tap.uid })
+    } catch (err) {
+      const code = (err as { code?: number }).code
+      // Gone or replaced (404 / uid conflict 409): nothing to report to any more.
+      if (code === 404 || code === 409) {
+        written.delete(key)
+        return
+      }
+      o.logger.warn({ tap: key, code, err: (err as Error).message }, 'writing LogTap status failed')
+      // Retry on the next tick unless newer counters arrived meanwhile.
+      if (!pending.has(key)) pending.set(key, p)
+    }
+  }
+
+  function tick(): Promise<void> {
+    running = running.then(async () => {
+      const batch = [...pending]
+      pending.clear()
+      for (const [key, p] of batch) {
+        const w = written.get(key)
+        if (w && w.uid === p.tap.uid && same(w, p.counters)) continue
+        await write(key, p)
+      }
+    })
+    return running
+  }
+
+  const timer = setInterval(() => void tick(), o.intervalMs ?? 5000)
+  timer.unref()
+
+  return {
+    sink(tap, counters) {
+      pending.set(`${tap.namespace}/${tap.name}`, { tap, counters })
+    },
+    flush: tick,
+    async stop() {
+      clearInterval(timer)
+      await running
+    },
+  }
+}

@@ -1,0 +1,237 @@
+// The relay against the real API server: TokenReview/SubjectAccessReview refusals, the LogTap
+// informer, status counters written back by server-side apply, and the fluentd-faithful sender
+// feeding the relay from an http Output.
+import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { pino } from 'pino'
+import t from 'tap'
+import {
+  API_VERSION,
+  FIELD_MANAGER_RELAY,
+  GROUP,
+  INGEST_TOKEN_HEADER,
+  ingestPath,
+  KIND,
+  PLURAL,
+  VERSION,
+} from '../controller/api/logtap.ts'
+import type { DeniedMessage } from '../controller/api/stream.ts'
+import { k8sAuth } from '../controller/relay/k8s-auth.ts'
+import { k8sStatusWriter } from '../controller/relay/k8s-status.ts'
+import { k8sTapDirectory } from '../controller/relay/k8s-taps.ts'
+import { getCluster, type TestCluster } from './support/cluster.ts'
+import { samplePods } from './support/fluentd-records.ts'
+import { startFluentdSender } from './support/fluentd-sender.ts'
+import { connect, startTestRelay } from './support/relay.ts'
+
+const c = await getCluster()
+const custom = c.kc.makeApiClient(CustomObjectsApi)
+const logger = pino({ level: process.env['RELAY_TEST_LOG'] ?? 'silent' })
+
+// Until crds/ carries the generated LogTap CRD, install a minimal one (same group, version,
+// plural and status subresource) so the relay has something real to watch and patch.
+async function ensureLogTapCrd(c: TestCluster): Promise<void> {
+  const got = await c.kubectl(['get', 'crd', `${PLURAL}.${GROUP}`])
+  if (got.code === 0) return
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${PLURAL}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      names: { kind: KIND, plural: PLURAL, singular: 'logtap', listKind: 'LogTapList' },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  }
+  const r = await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(crd) })
+  if (r.code !== 0) throw new Error(r.stderr)
+  const w = await c.kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    `crd/${PLURAL}.${GROUP}`,
+  ])
+  if (w.code !== 0) throw new Error(w.stderr)
+}
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined> | T | undefined,
+  ms = 15_000,
+): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await f()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+await ensureLogTapCrd(c)
+const ns = await c.newNamespace('relay')
+const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
+await rbac.createNamespacedRole({
+  namespace: ns,
+  body: {
+    metadata: { name: 'logtap-reader' },
+    rules: [{ apiGroups: [GROUP], resources: [PLURAL], verbs: ['get'] }],
+  },
+})
+await rbac.createNamespacedRoleBinding({
+  namespace: ns,
+  body: {
+    metadata: { name: 'viewer-reads-logtaps' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'logtap-reader' },
+    subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
+  },
+})
+const viewer = await c.serviceAccountToken(ns, 'viewer')
+const nobody = await c.serviceAccountToken(ns, 'nobody')
+
+const tapObject = (name: string) => ({
+  apiVersion: API_VERSION,
+  kind: KIND,
+  metadata: { name, namespace: ns },
+  spec: { flow: { kind: 'Flow', name: 'flow1' }, mode: 'inject', lifetime: 'persistent', replay: 100 },
+})
+const g = { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns }
+await custom.createNamespacedCustomObject({ ...g, body: tapObject('tap') })
+
+const taps = k8sTapDirectory(c.kc, { logger })
+await taps.start()
+t.teardown(() => taps.stop())
+const writer = k8sStatusWriter(c.kc, { logger, intervalMs: 200 })
+t.teardown(() => writer.stop())
+const r = await startTestRelay({ taps, auth: k8sAuth(c.kc), onStatus: writer.sink })
+t.teardown(() => r.close())
+const tap = await until('the informer to see the tap', () => taps.get(ns, 'tap'))
+
+t.test('the informer is synced and readiness says so', async (t) => {
+  t.ok(taps.synced())
+  const res = await fetch(`${r.relay.addresses.ops}/readyz`)
+  t.equal(res.status, 200)
+})
+
+t.test('refusals before the upgrade use TokenReview and SubjectAccessReview', async (t) => {
+  const status = async (url: string, token?: string) =>
+    connect(url, token).then(
+      (cl) => {
+        cl.ws.close()
+        return 101
+      },
+      (e: { status?: number }) => e.status,
+    )
+  t.equal(await status(r.streamUrl(tap)), 401, 'no token')
+  t.equal(await status(r.streamUrl(tap), 'not-a-token'), 401, 'a token the API server rejects')
+  t.equal(await status(r.streamUrl(tap), nobody), 403, 'an SA without get on the LogTap')
+  t.equal(await status(r.streamUrl({ ...tap, name: 'missing' }), viewer), 404, 'no such LogTap')
+  t.equal(await status(r.streamUrl(tap), viewer), 101, 'the SA with get is upgraded')
+})
+
+t.test('fluentd sender → relay → listener, RBAC per record, status written back', async (t) => {
+  const client = await connect(r.streamUrl(tap), viewer)
+  await client.until((m) => m.length >= 1)
+  t.match(client.messages[0], { type: 'hello', user: `system:serviceaccount:${ns}:viewer` })
+
+  const relayService = `http://log-socket-relay.${ns}.svc:10000`
+  const output = {
+    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    kind: 'Output',
+    metadata: { name: 'tap-out', namespace: ns },
+    spec: {
+      http: {
+        endpoint: `${relayService}${ingestPath(ns, 'tap')}`,
+        headers: { [INGEST_TOKEN_HEADER]: r.credential(tap) },
+        json_array: true,
+        compress: 'gzip',
+        buffer: { tags: '[]', flush_interval: '1s' },
+      },
+    },
+  }
+  const sender = await startFluentdSender({
+    kc: c.kc,
+    namespace: ns,
+    clusterOutputs: false,
+    activationDelayMs: 300,
+    flushIntervalMs: 100,
+    recordsPerChunk: 5,
+    pods: samplePods(ns),
+    resolve: (u) => u.replace(relayService, r.relay.addresses.ingest),
+  })
+  t.teardown(() => sender.stop())
+  await custom.createNamespacedCustomObject({
+    group: 'logging.banzaicloud.io',
+    version: 'v1beta1',
+    namespace: ns,
+    plural: 'outputs',
+    body: output,
+  })
+  const posts = await sender.until(`Output/${ns}/tap-out`, 4)
+  await sender.stop()
+  const settled = sender.posts.filter((p) => p.status === 200)
+  t.ok(settled.length >= 4, 'chunks accepted with 200')
+  t.equal(sender.posts.length, settled.length, 'no chunk refused')
+  const total = settled.reduce((n, p) => n + p.records, 0)
+  // samplePods: checkout (policy allow) and payments (allow for <ns>_viewer) are visible;
+  // ledger (policy deny) and cache (no rbac labels) are not.
+  const visible = settled.filter((_, i) => i % 4 < 2).flatMap((p) => p.lines)
+  await client.until(() => {
+    const denied = client.messages
+      .filter((m): m is DeniedMessage => m.type === 'denied')
+      .reduce((n, d) => n + d.count, 0)
+    return client.records().length + denied === total
+  })
+  t.same(
+    client.records().map((x) => x.raw),
+    visible,
+    'the viewer gets its visible records byte for byte, in order',
+  )
+  const denied = client.messages.filter((m): m is DeniedMessage => m.type === 'denied')
+  t.same([...new Set(denied.map((d) => d.pod))].sort(), [`${ns}/cache-0`, `${ns}/ledger-6f7b9c8d5-z9k1m`])
+  t.ok(posts.length >= 4)
+
+  type Tap = {
+    status?: { listeners?: number; recordsReceived?: number; lastRecordTime?: string }
+    metadata: { managedFields?: { manager: string; subresource?: string; fieldsV1?: unknown }[] }
+  }
+  const obj = await until('status counters on the LogTap', async () => {
+    const o = (await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap
+    return o.status?.recordsReceived === total && o.status.listeners === 1 ? o : undefined
+  })
+  t.match(obj.status, { listeners: 1, recordsReceived: total, lastRecordTime: String })
+  const mine = obj.metadata.managedFields?.filter((f) => f.manager === FIELD_MANAGER_RELAY) ?? []
+  t.equal(mine.length, 1, 'one managed-fields entry for the relay')
+  t.equal(mine[0]?.subresource, 'status')
+  t.same(
+    Object.keys((mine[0]?.fieldsV1 as { 'f:status'?: object } | undefined)?.['f:status'] ?? {})
+      .filter((k) => k.startsWith('f:'))
+      .sort(),
+    ['f:lastRecordTime', 'f:listeners', 'f:recordsReceived'],
+    'the relay owns exactly its three status fields',
+  )
+
+  client.ws.close()
+  await until('listeners back to 0 in the status', async () => {
+    const o = (await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap
+    return o.status?.listeners === 0 || undefined
+  })
+  t.pass('listener count written back after the client left')
+})
+
+t.test('deleting the LogTap closes its streams with 4004', async (t) => {
+  await custom.createNamespacedCustomObject({ ...g, body: tapObject('short') })
+  const short = await until('the informer to see the second tap', () => taps.get(ns, 'short'))
+  const client = await connect(r.streamUrl(short), viewer)
+  await custom.deleteNamespacedCustomObject({ ...g, name: 'short' })
+  t.same(await client.closed, { code: 4004, reason: 'tap deleted' })
+  t.equal(taps.get(ns, 'short'), undefined)
+})

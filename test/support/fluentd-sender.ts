@@ -1,0 +1,190 @@
+// A fluentd-faithful sender for tests and the demo: it plays the part of logging-operator's
+// fluentd for every http Output/ClusterOutput on the API server. Like a real config reload, an
+// Output takes effect only after an activation delay (and again after each spec change); from
+// then on, every flush interval, one buffer chunk is posted to `spec.http.endpoint` exactly as
+// out_http would (logging-operator.md §4): one pod's records per chunk (chunk key `tag`), NDJSON
+// or an array per `json_array`, gzip per `compress`, `headers` then Content-Type, POST or PUT.
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  makeInformer,
+} from '@kubernetes/client-node'
+import { encodeChunk, type FakePod, generateRecords, samplePods } from './fluentd-records.ts'
+
+const LOGGING_GROUP = 'logging.banzaicloud.io'
+const LOGGING_VERSION = 'v1beta1'
+
+interface HttpSpec {
+  endpoint?: string
+  http_method?: string
+  content_type?: string
+  json_array?: boolean
+  compress?: string
+  headers?: Record<string, string>
+}
+
+interface OutputObject extends KubernetesObject {
+  spec?: { http?: HttpSpec }
+}
+
+export interface SenderOptions {
+  kc: KubeConfig
+  namespace?: string // watch Outputs in this namespace only (default: all namespaces)
+  clusterOutputs?: boolean // also watch ClusterOutputs (default true)
+  activationDelayMs?: number // config reload delay before an Output receives chunks (default 2000)
+  flushIntervalMs?: number // buffer flush_interval (default 1000)
+  recordsPerChunk?: number // default 10
+  pods?: FakePod[] // default samplePods()
+  resolve?: (url: string) => string // e.g. map an in-cluster Service URL to 127.0.0.1:<port>
+}
+
+export interface PostResult {
+  output: string // "<Kind>/<namespace>/<name>" (namespace empty for ClusterOutputs)
+  url: string
+  status: number // 0 when the request failed before an answer
+  records: number
+  lines: string[] // the records as posted, for byte-for-byte comparisons
+}
+
+export interface FluentdSender {
+  posts: PostResult[]
+  // Resolves once an Output has had `n` successful (2xx) posts.
+  until(output: string, n: number, timeoutMs?: number): Promise<PostResult[]>
+  stop(): Promise<void>
+}
+
+interface Active {
+  spec: string // JSON of spec.http: a change means a reload (new activation delay)
+  timer: NodeJS.Timeout
+  counter: number
+}
+
+export async function startFluentdSender(o: SenderOptions): Promise<FluentdSender> {
+  const custom = o.kc.makeApiClient(CustomObjectsApi)
+  const pods = o.pods ?? samplePods()
+  const per = o.recordsPerChunk ?? 10
+  const resolve = o.resolve ?? ((u: string) => u)
+  const active = new Map<string, Active>()
+  const posts: PostResult[] = []
+  const waiters = new Set<() => void>()
+  let nextPod = 0
+  let stopped = false
+
+  async function post(key: string, spec: HttpSpec, a: Active): Promise<void> {
+    const pod = pods[nextPod++ % pods.length]!
+    const chunk = encodeChunk(generateRecords([pod], per, a.counter), {
+      jsonArray: spec.json_array === true,
+      compress: spec.compress === 'gzip' ? 'gzip' : 'text',
+      ...(spec.headers ? { headers: spec.headers } : {}),
+    })
+    a.counter += per
+    if (spec.content_type) chunk.headers['Content-Type'] = spec.content_type
+    const url = resolve(spec.endpoint!)
+    let status = 0
+    try {
+      const res = await fetch(url, {
+        method: (spec.http_method ?? 'post').toUpperCase(),
+        headers: chunk.headers,
+        body: new Uint8Array(chunk.body),
+      })
+      status = res.status
+      await res.arrayBuffer()
+    } catch {
+      status = 0
+    }
+    if (stopped) return
+    posts.push({ output: key, url, status, records: per, lines: chunk.lines })
+    for (const w of waiters) w()
+  }
+
+  function upsert(kind: string, obj: OutputObject): void {
+    const key = `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`
+    const http = obj.spec?.http
+    const spec = JSON.stringify(http ?? null)
+    const prev = active.get(key)
+    if (prev?.spec === spec) return
+    if (prev) clearTimeout(prev.timer)
+    if (!http?.endpoint) {
+      active.delete(key)
+      return
+    }
+    const a: Active = { spec, counter: prev?.counter ?? 0, timer: undefined as unknown as NodeJS.Timeout }
+    // Like fluentd after a config reload: nothing until the new config is live, then one chunk
+    // per flush interval, never two requests of one Output in flight at once.
+    const loop = async () => {
+      if (stopped || active.get(key) !== a) return
+      await post(key, http, a)
+      if (!stopped && active.get(key) === a) a.timer = setTimeout(loop, o.flushIntervalMs ?? 1000)
+    }
+    a.timer = setTimeout(loop, o.activationDelayMs ?? 2000)
+    active.set(key, a)
+  }
+
+  function remove(kind: string, obj: OutputObject): void {
+    const key = `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`
+    const a = active.get(key)
+    if (a) clearTimeout(a.timer)
+    active.delete(key)
+  }
+
+  const informers: { stop(): Promise<void> | void; start(): Promise<void> }[] = []
+  const watch = (kind: string, path: string, list: () => Promise<unknown>) => {
+    const inf = makeInformer<OutputObject>(o.kc, path, list as never)
+    inf.on('add', (obj) => upsert(kind, obj))
+    inf.on('update', (obj) => upsert(kind, obj))
+    inf.on('delete', (obj) => remove(kind, obj))
+    inf.on('error', () => {
+      if (!stopped) setTimeout(() => void inf.start(), 1000)
+    })
+    informers.push(inf)
+  }
+  const base = `/apis/${LOGGING_GROUP}/${LOGGING_VERSION}`
+  const g = { group: LOGGING_GROUP, version: LOGGING_VERSION }
+  if (o.namespace) {
+    const namespace = o.namespace
+    watch('Output', `${base}/namespaces/${namespace}/outputs`, () =>
+      custom.listNamespacedCustomObject({ ...g, namespace, plural: 'outputs' }),
+    )
+  } else {
+    watch('Output', `${base}/outputs`, () => custom.listClusterCustomObject({ ...g, plural: 'outputs' }))
+  }
+  if (o.clusterOutputs !== false)
+    watch('ClusterOutput', `${base}/clusteroutputs`, () =>
+      custom.listClusterCustomObject({ ...g, plural: 'clusteroutputs' }),
+    )
+  await Promise.all(informers.map((i) => i.start()))
+
+  return {
+    posts,
+    until(output, n, timeoutMs = 20_000) {
+      return new Promise((res, rej) => {
+        const ok = () => posts.filter((p) => p.output === output && p.status >= 200 && p.status < 300)
+        const check = () => {
+          const got = ok()
+          if (got.length < n) return
+          waiters.delete(check)
+          clearTimeout(timer)
+          res(got)
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          const seen = posts.filter((p) => p.output === output).map((p) => p.status)
+          rej(
+            new Error(
+              `${output}: ${ok().length}/${n} successful posts (statuses ${seen.join(',') || 'none'})`,
+            ),
+          )
+        }, timeoutMs)
+        waiters.add(check)
+        check()
+      })
+    },
+    async stop() {
+      stopped = true
+      for (const a of active.values()) clearTimeout(a.timer)
+      active.clear()
+      await Promise.all(informers.map((i) => i.stop()))
+    },
+  }
+}
