@@ -29,6 +29,10 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const profileDir = flag('--profile') ? path.join(os.tmpdir(), 'log-socket-bench-profiles') : undefined
 const write = flag('--write') || (!quick && !only && !flag('--no-write'))
 const PER_CHUNK = 1000
+// Extra Node/V8 flags for the relay process, e.g. --relay-flags=--max-old-space-size=96
+const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
+  .split(' ')
+  .filter(Boolean)
 
 interface Scenario {
   key: string
@@ -139,7 +143,11 @@ async function run(s: Scenario): Promise<Outcome> {
   const execArgv = profileDir
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
     : []
-  const relay = helper('relay.ts', { deadlineSeconds: s.seconds + 120 }, execArgv)
+  const relay = helper('relay.ts', { deadlineSeconds: s.seconds + 120 }, [
+    '--expose-gc',
+    ...relayFlags,
+    ...execArgv,
+  ])
   const children: ChildProcess[] = [relay]
   try {
     const ready = await next<RelayReady>(relay, 'ready')
@@ -278,11 +286,19 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
     row('ingest answer max ms (poster)', '–', (x) => ms(x.ingest.max)),
     row('chunks not accepted (non-200/dropped)', '–', (_x, o) => `${o.load.non200}/${o.load.dropped}`),
     row('relay peak RSS MB', '–', (x) => x.peakRssMB.toFixed(0)),
+    row('relay RSS MB once listening (before load)', '–', (_x, o) =>
+      (o.relay.startupRssBytes / 1048576).toFixed(0),
+    ),
     row(
       'relay heap / external MB at peak',
       '–',
       (_x, o) =>
         `${(o.relay.atPeak.heapTotal / 1048576).toFixed(0)} / ${(o.relay.atPeak.external / 1048576).toFixed(0)}`,
+    ),
+    row('relay heap / external MB retained (after GC)', '–', (_x, o) =>
+      o.relay.afterGc
+        ? `${(o.relay.afterGc.heapUsed / 1048576).toFixed(0)} / ${(o.relay.afterGc.external / 1048576).toFixed(0)}`
+        : '–',
     ),
     row('relay CPU (% of one core)', '–', (x) => x.relayCpuPct.toFixed(0)),
     row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (_x, o) =>

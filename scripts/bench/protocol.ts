@@ -19,6 +19,8 @@ export interface RelayStats {
   maxRssBytes: number // getrusage ru_maxrss: the process's peak
   cpuMs: number // user + system
   startupCpuMs: number // of which spent before the relay was listening (module loading)
+  startupRssBytes: number // once listening, before any load
+  afterGc: { heapUsed: number; external: number; rss: number } | null // at the end, after a full GC
 }
 
 export interface LoadgenParams {

@@ -37,6 +37,7 @@ const relay = await startRelay({
 })
 
 const startupCpu = cpuMs()
+const startupRss = process.memoryUsage.rss()
 let peak = 0
 let atPeak = process.memoryUsage()
 const sample = (): void => {
@@ -52,6 +53,10 @@ process.on('message', async (m: { type?: string }) => {
   if (m.type !== 'stop') return
   clearInterval(sampler)
   sample()
+  // With --expose-gc: what is really retained, as opposed to garbage not yet collected.
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  const after = process.memoryUsage()
   const u = process.resourceUsage()
   const stats: RelayStats = {
     type: 'stats',
@@ -65,6 +70,8 @@ process.on('message', async (m: { type?: string }) => {
     maxRssBytes: u.maxRSS * 1024,
     cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
     startupCpuMs: startupCpu,
+    startupRssBytes: startupRss,
+    afterGc: gc ? { heapUsed: after.heapUsed, external: after.external, rss: after.rss } : null,
   }
   await send(stats)
   await relay.close()
