@@ -99,7 +99,7 @@ t.test(
 
     const a = new Histogram()
     const b = new Histogram()
-    values.forEach((v, i) => (i % 2 ? a : b).record(v))
+    for (const [i, v] of values.entries()) (i % 2 ? a : b).record(v)
     const merged = Histogram.from(JSON.parse(JSON.stringify(a)))
     merged.merge(b.toJSON())
     t.equal(merged.count, h.count)
