@@ -14,6 +14,7 @@ import { Histogram } from './bench/histogram.ts'
 import type {
   ClientsParams,
   ClientsResult,
+  ClientsStop,
   LoadgenParams,
   LoadgenResult,
   RelayReady,
@@ -158,7 +159,7 @@ async function run(s: Scenario): Promise<Outcome> {
     } satisfies ClientsParams)
     children.push(clients)
     await next(clients, 'ready')
-    const start = nowMicros() + 1.5e6 // the load generator builds its chunks meanwhile
+    const start = nowMicros() + 3e6 // the load generator builds its chunks meanwhile
     const lp: LoadgenParams = {
       ingestUrl: ready.ingestUrl,
       credential: ready.credential,
@@ -173,7 +174,10 @@ async function run(s: Scenario): Promise<Outcome> {
     const loadgen = helper('loadgen.ts', lp)
     children.push(loadgen)
     const load = await next<LoadgenResult>(loadgen, 'result')
-    clients.send({ type: 'stop' })
+    clients.send({
+      type: 'stop',
+      expectFrames: load.measuredRecords - load.deniedInWindow,
+    } satisfies ClientsStop)
     const c = await next<ClientsResult>(clients, 'result')
     relay.send({ type: 'stop' })
     const stats = await next<RelayStats>(relay, 'stats')
@@ -223,6 +227,7 @@ interface Figures {
   ingest: Histogram
   peakRssMB: number
   relayCpuPct: number
+  cpuPerRecordUs: number // relay CPU (after startup) per ingested record
   stalledConnected: string
 }
 
@@ -237,7 +242,7 @@ function figures(o: Outcome): Figures {
     minFrames = Math.min(minFrames, h.records)
   }
   const share = expectedFrames > 0 ? minFrames / expectedFrames : 0
-  const elapsed = o.s.seconds + 1.5
+  const elapsed = o.s.seconds + 3
   return {
     windowSec,
     ingestRate: load.measuredRecords / windowSec,
@@ -249,6 +254,7 @@ function figures(o: Outcome): Figures {
     ingest: Histogram.from(load.ingest),
     peakRssMB: Math.max(relay.peakRssBytes, relay.maxRssBytes) / 1048576,
     relayCpuPct: ((relay.cpuMs - relay.startupCpuMs) / 1000 / elapsed) * 100,
+    cpuPerRecordUs: ((relay.cpuMs - relay.startupCpuMs) * 1000) / load.records,
     stalledConnected: clients.stalled.length
       ? clients.stalled.map((x) => (x.connected ? 'open' : 'closed')).join(',')
       : '–',
@@ -301,11 +307,17 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
         : '–',
     ),
     row('relay CPU (% of one core)', '–', (x) => x.relayCpuPct.toFixed(0)),
-    row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (_x, o) =>
-      (((o.relay.cpuMs - o.relay.startupCpuMs) * 1000) / o.load.records).toFixed(1),
+    row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (x) =>
+      x.cpuPerRecordUs.toFixed(1),
+    ),
+    row('relay capacity on one whole core, records/s', ceil ? kps(ceil.recordsPerSec) : '', (x) =>
+      kps(1e6 / x.cpuPerRecordUs),
+    ),
+    row('  as % of the parse-only ceiling', '100%', (x) =>
+      ceil ? `${((1e6 / x.cpuPerRecordUs / ceil.recordsPerSec) * 100).toFixed(0)}%` : '–',
     ),
     row('loadgen / clients CPU (% of one core)', '–', (_x, o) => {
-      const el = o.s.seconds + 1.5
+      const el = o.s.seconds + 3
       return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
     }),
     row('stalled listener', '–', (x) => x.stalledConnected),
@@ -327,10 +339,13 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
     out.push(
       `- ≥ 100,000 records/s to one listener: ${kps(m1.listenerMin)}/s → ${mark(m1.listenerMin >= 100_000)}`,
     )
-    if (ceil)
+    if (ceil) {
+      const cap = 1e6 / m1.cpuPerRecordUs
       out.push(
-        `- ≥ 40% of the parse-only ceiling: ${((m1.ingestRate / ceil.recordsPerSec) * 100).toFixed(0)}% → ${mark(m1.ingestRate >= 0.4 * ceil.recordsPerSec)}`,
+        `- ≥ 40% of the parse-only ceiling: ${((m1.ingestRate / ceil.recordsPerSec) * 100).toFixed(0)}% measured → ${mark(m1.ingestRate >= 0.4 * ceil.recordsPerSec)}; ` +
+          `by CPU per record (capacity on a whole core) ${((cap / ceil.recordsPerSec) * 100).toFixed(0)}% → ${mark(cap >= 0.4 * ceil.recordsPerSec)}`,
       )
+    }
   }
   const f10 = by.get('fixed-10k')
   if (f10)

@@ -9,6 +9,7 @@ import {
   BENCH_TOKEN,
   type ClientsParams,
   type ClientsResult,
+  type ClientsStop,
   type ClientsWindow,
   cpuMs,
   guard,
@@ -83,17 +84,26 @@ for (let i = 0; i < p.stalled; i++) {
   stalled.push(s)
 }
 
-process.on('message', async (m: ClientsWindow | { type: 'stop' }) => {
+process.on('message', async (m: ClientsWindow | ClientsStop) => {
   if (m.type === 'window') {
     windowFrom = m.fromMicros
     windowTo = m.toMicros
     return
   }
   if (m.type !== 'stop') return
-  // Let what the relay still has in flight arrive: stop once no frame came for 300 ms (≤ 15 s).
-  const giveUp = nowMicros() + 15e6
-  while (nowMicros() - lastFrame < 300_000 && nowMicros() < giveUp)
-    await new Promise((r) => setTimeout(r, 100))
+  // Let what the relay still has in flight arrive: until every healthy listener has the frames
+  // the load generator posted in the window, or nothing came for 3 s (at most 30 s).
+  const giveUp = nowMicros() + 30e6
+  const complete = (): boolean => hs.every((h) => h.r.records >= m.expectFrames)
+  while (!complete() && nowMicros() - lastFrame < 3e6 && nowMicros() < giveUp)
+    await new Promise((r) => setTimeout(r, 50))
+  if (process.env['BENCH_DEBUG'])
+    console.error(
+      'clients stop',
+      m.expectFrames,
+      hs.map((h) => h.r),
+      (nowMicros() - lastFrame) / 1e6,
+    )
   const result: ClientsResult = {
     type: 'result',
     healthy: hs.map((h) => ({ ...h.r, latency: h.latency.toJSON() })),

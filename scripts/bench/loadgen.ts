@@ -34,9 +34,11 @@ const r: Omit<LoadgenResult, 'ingest' | 'cpuMs'> = {
 let inflight = 0
 let slotWaiter: (() => void) | null = null
 
-function post(index: number, inWindow: boolean): void {
+function post(index: number): void {
   const c = chunks[index]!
   const sentAt = nowMicros()
+  // Decided on the stamped time, as the clients do.
+  const inWindow = sentAt >= r.windowStartMicros && sentAt < r.windowEndMicros
   stamp(c, sentAt)
   inflight++
   r.chunks++
@@ -96,7 +98,9 @@ function slot(): Promise<void> {
 const sleepUntil = (micros: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, Math.max(0, (micros - nowMicros()) / 1000)))
 
-const start = Math.max(p.startAtMicros ?? 0, nowMicros())
+// The window is fixed by startAtMicros (the clients use the same one), even if we start late.
+const start = p.startAtMicros ?? nowMicros()
+if (nowMicros() > start) console.error(`loadgen: started ${((nowMicros() - start) / 1e6).toFixed(1)} s late`)
 await sleepUntil(start)
 const end = start + p.seconds * 1e6
 r.windowStartMicros = start + p.measureFromSeconds * 1e6
@@ -109,7 +113,7 @@ for (let i = 0; ; i++) {
   await slot()
   const t = nowMicros()
   if (t >= end) break
-  post(free.shift()!, t >= r.windowStartMicros)
+  post(free.shift()!)
 }
 while (inflight > 0) await new Promise<void>((resolve) => (slotWaiter = resolve))
 agent.destroy()

@@ -61,6 +61,11 @@ export interface ClientsWindow {
   toMicros: number
 }
 
+export interface ClientsStop {
+  type: 'stop'
+  expectFrames: number // record frames each healthy listener should get for the window
+}
+
 export interface ListenerResult {
   records: number // record frames whose send time lies in the window
   denied: number // records covered by denied notices (any time)
