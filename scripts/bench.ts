@@ -6,7 +6,7 @@
 // (scripts/bench/clients.ts) and the load generator (scripts/bench/loadgen.ts); all of them exit
 // by themselves when the scenario ends, when this process goes away, or at a deadline.
 import { type ChildProcess, fork } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -395,6 +395,7 @@ function writeDoc(block: string): void {
     a >= 0 && b > a
       ? `${text.slice(0, a + BEGIN.length)}\n${block}\n${text.slice(b)}`
       : `${text}\n${BEGIN}\n${block}\n${END}\n`
+  mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, text)
   console.log(`wrote ${path.relative(process.cwd(), file)}`)
 }
