@@ -121,3 +121,34 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   t.notMatch(metrics, /dropped_total\{[^}]*\} [1-9]/, 'nothing dropped')
   c.ws.close()
 })
+
+t.test('overloaded: chunks are answered 200 and dropped (counted), never refused or blocked', async (t) => {
+  const r = await startTestRelay({ limits: { maxInflightChunks: 0 } })
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const good = encodeChunk(generateRecords(open, 3))
+  const res = await r.post(a, good.body, good.headers)
+  t.equal(res.status, 200)
+  t.same(await res.json(), { dropped: true })
+  t.match(await r.registry.metrics(), /log_socket_ingest_chunks_dropped_total 1/)
+})
+
+t.test('ops: healthz, readyz follows the tap directory, metrics in Prometheus text', async (t) => {
+  const r = await startTestRelay()
+  t.teardown(() => r.close())
+  const ops = r.relay.addresses.ops
+  t.equal((await fetch(`${ops}/healthz`)).status, 200)
+  t.equal((await fetch(`${ops}/readyz`)).status, 200)
+  r.taps.isSynced = false
+  const notReady = await fetch(`${ops}/readyz`)
+  t.equal(notReady.status, 503)
+  t.match(await notReady.text(), /not synced/)
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const m = await fetch(`${ops}/metrics`)
+  t.match(m.headers.get('content-type'), /text\/plain/)
+  const text = await m.text()
+  t.match(text, /log_socket_listeners\{namespace="shop",name="tap-a"\} 1/)
+  t.notMatch(text, /alice/, 'no user names in metrics')
+  c.ws.close()
+})

@@ -34,12 +34,23 @@ export const LogTapSpec = Type.Object({
       }),
       name: { ...objectName, description: 'Name of the Flow or ClusterFlow to tap.' },
     },
-    { description: 'The logging-operator flow whose output records are streamed.' },
+    {
+      description: 'The logging-operator flow whose output records are streamed. Immutable.',
+      'x-kubernetes-validations': [
+        {
+          rule: 'self == oldSelf',
+          message: 'spec.flow is immutable: create a new LogTap to tap another flow',
+        },
+      ],
+    },
   ),
   mode: Type.Enum(['inject', 'mirror'], {
     default: 'inject',
     description:
-      "inject adds the tap's output, last, to the flow's output refs; mirror never touches the flow and creates a copy of it (same match, filters and loggingRef) that feeds only the tap.",
+      "inject adds the tap's output, last, to the flow's output refs; mirror never touches the flow and creates a copy of it (same match, filters and loggingRef) that feeds only the tap. Immutable.",
+    'x-kubernetes-validations': [
+      { rule: 'self == oldSelf', message: 'spec.mode is immutable: create a new LogTap to change it' },
+    ],
   }),
   lifetime: Type.Enum(['session', 'persistent'], {
     default: 'persistent',

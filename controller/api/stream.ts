@@ -74,3 +74,14 @@ export interface RefusalBody {
   error: string
   reason: string
 }
+
+// Resume and replay parameters of the stream request. As query parameters: `since` + `epoch`
+// (resume after `since` in that epoch) or `tail` (first connection: replay up to that many recent
+// records; absent or 0: live only). The API server's service proxy drops the query string of
+// WebSocket upgrades (kubernetes/kubernetes#90721, closed unfixed), so clients send the same values
+// in these headers too; the relay reads the query first, then the headers.
+export const StreamParamHeaders = {
+  since: 'x-log-socket-since',
+  epoch: 'x-log-socket-epoch',
+  tail: 'x-log-socket-tail',
+} as const

@@ -127,6 +127,11 @@ export class Listener {
       )
       pending = null
     }
+    // One writev per batch instead of one write per frame: cork the TCP socket under ws
+    // (ws itself corks only around a single frame). `_socket` is ws's own field; without it we
+    // simply write uncorked.
+    const tcp = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+    tcp?.cork()
     const last = ring.lastSeq
     while (this.cursor <= last) {
       if (ws.bufferedAmount >= this.#highWater) {
@@ -153,6 +158,7 @@ export class Listener {
       }
     }
     flushDenied()
+    tcp?.uncork()
     // Blocked: a ping queued behind the data calls us back once all of it reached the kernel.
     if (this.#blocked) ws.ping(undefined, undefined, this.#onWritten)
     if (sent) {

@@ -3,6 +3,7 @@
 // `kubernetes.namespace_name` and `kubernetes.labels` (for routing notices and RBAC). The bytes
 // forwarded to listeners are the original range, never a re-serialisation.
 import { isUtf8 } from 'node:buffer'
+import { scanValue, tokenIs } from './json-scan.ts'
 import { type Rules, rulesFromLabels } from './rbac.ts'
 
 // What fluentd's out_http sends with `format json`: NDJSON when json_array is false,
@@ -114,22 +115,50 @@ function endOfString(body: Buffer, i: number): number {
   }
 }
 
-// Validates one record range (a UTF-8 JSON object) and reads its routing/RBAC fields.
-// Returns null when the range is not a JSON object: the caller skips and counts it.
+// The last few `kubernetes` members parsed and what they meant. Records of one pod carry
+// byte-identical pod metadata and arrive in runs (fluentd chunks by tag, fluent-bit forwards per
+// file), so most records reuse an entry; the entries are copies, so no posted body is pinned.
+const CACHE_SIZE = 8
+const cache: { k: Buffer; meta: RecordMeta }[] = []
+
+function cached(k: Buffer): RecordMeta | undefined {
+  for (let i = 0; i < cache.length; i++) {
+    const e = cache[i]!
+    if (e.k.length === k.length && e.k.equals(k)) return e.meta
+  }
+  return undefined
+}
+
+// Validates one record range (a UTF-8 JSON object) and reads its routing/RBAC fields, with
+// JSON.parse's meaning: the whole record is scanned, never built; only the value of its (last,
+// as JSON.parse would keep) top-level `kubernetes` member is parsed, and only when it differs
+// from the previous record's. Returns null when the range is not a JSON object: skip and count.
 export function recordMeta(body: Buffer, start: number, end: number): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
-  const bytes = body.subarray(start, end)
-  if (!isUtf8(bytes)) return null
-  let rec: unknown
-  try {
-    rec = JSON.parse(bytes.toString('utf8'))
-  } catch {
-    return null
-  }
-  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return null
-  const k = (rec as { kubernetes?: unknown }).kubernetes
-  if (k === null || typeof k !== 'object' || Array.isArray(k)) return { pod: '', rules: null }
-  const { pod_name: pod, namespace_name: ns, labels } = k as Record<string, unknown>
+  // A view of just this record: reads past its end see `undefined`, never the next record.
+  const b = body.subarray(start, end)
+  if (!isUtf8(b)) return null
+  let ks = -1
+  let ke = -1
+  const found = scanValue(b, 0, 0, (s, e, vs, ve) => {
+    if (tokenIs(b, s, e, 'kubernetes')) {
+      ks = vs
+      ke = ve
+    }
+  })
+  if (found !== b.length) return null
+  if (ks < 0 || b[ks] !== LBRACE) return { pod: '', rules: null }
+  const k = b.subarray(ks, ke)
+  const hit = cached(k)
+  if (hit) return hit
+  const meta = kubernetesMeta(JSON.parse(k.toString('utf8')) as Record<string, unknown>)
+  if (cache.length >= CACHE_SIZE) cache.pop()
+  cache.unshift({ k: Buffer.from(k), meta })
+  return meta
+}
+
+function kubernetesMeta(k: Record<string, unknown>): RecordMeta {
+  const { pod_name: pod, namespace_name: ns, labels } = k
   const podName = typeof pod === 'string' ? pod : ''
   const podRef = podName && typeof ns === 'string' && ns ? `${ns}/${podName}` : podName
   return { pod: podRef, rules: rulesFromLabels(labels) }

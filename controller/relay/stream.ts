@@ -7,12 +7,12 @@
 //                        existence is not revealed to users who may not see the tap
 //   400 bad-query        since/tail not a non-negative integer
 //   503 unavailable      the auth API failed, or the relay is shutting down
-// Query: `since=<seq>&epoch=<epoch>` resumes after seq; `tail=<n>` replays the last n records
+// Query (or X-Log-Socket-Since/-Epoch/-Tail headers): `since=<seq>&epoch=<epoch>` resumes after seq; `tail=<n>` replays the last n records
 // (at most spec.replay). After the upgrade the client gets `hello`, then records (see api/stream.ts).
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
-import type { RefusalBody } from '../api/stream.ts'
+import { type RefusalBody, StreamParamHeaders } from '../api/stream.ts'
 import type { TapInfo } from '../core/tap-directory.ts'
 import type { RelayContext } from './context.ts'
 import type { ResumeQuery } from './hub.ts'
@@ -44,15 +44,22 @@ export function tokenFrom(header: string | string[] | undefined): string | undef
 
 const COUNT = /^(0|[1-9][0-9]{0,15})$/
 
-function parseQuery(q: Record<string, string | string[] | undefined>): ResumeQuery | string {
+// The query first, then the X-Log-Socket-* headers: the API server's service proxy drops the query
+// string of WebSocket upgrades, so clients send both (api/stream.ts StreamParamHeaders).
+export function parseQuery(
+  q: Record<string, string | string[] | undefined>,
+  headers: Record<string, string | string[] | undefined> = {},
+): ResumeQuery | string {
   const out: ResumeQuery = {}
+  const param = (k: keyof typeof StreamParamHeaders) => q[k] ?? headers[StreamParamHeaders[k]]
   for (const k of ['since', 'tail'] as const) {
-    const v = q[k]
+    const v = param(k)
     if (v === undefined) continue
     if (typeof v !== 'string' || !COUNT.test(v)) return `${k} must be a non-negative integer`
     out[k] = Number(v)
   }
-  if (typeof q['epoch'] === 'string') out.epoch = q['epoch']
+  const epoch = param('epoch')
+  if (typeof epoch === 'string') out.epoch = epoch
   return out
 }
 
@@ -117,7 +124,7 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
               'unknown-tap',
               tap ? `LogTap ${namespace}/${name} is being deleted` : `no LogTap ${namespace}/${name}`,
             )
-          const query = parseQuery(req.query)
+          const query = parseQuery(req.query as Record<string, string | string[] | undefined>, req.headers)
           if (typeof query === 'string') return refuse(reply, 400, 'bad-query', query)
           admitted.set(req, { user, tap, query })
         },

@@ -89,14 +89,18 @@ export function httpsRequest(
     const headers: Record<string, string> = {}
     if (o.token) headers.authorization = `Bearer ${o.token}`
     if (o.contentType) headers['content-type'] = o.contentType
-    const req = https.request(url, { method: o.method ?? 'GET', ca: o.ca, headers, timeout: 5000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => {
-        body += d
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
+    const req = https.request(
+      url,
+      { method: o.method ?? 'GET', ca: o.ca, headers, timeout: 30_000 },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (d) => {
+          body += d
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      },
+    )
     req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)))
     req.on('error', reject)
     req.end(o.body)
@@ -202,7 +206,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
       '--disable-admission-plugins=ServiceAccount',
       '--enable-priority-and-fairness=false',
     ])
-    await waitFor('kube-apiserver /readyz', 120_000, async () => {
+    await waitFor('kube-apiserver /readyz', 180_000, async () => {
       if (!alive(state.pids['kube-apiserver']!)) throw new Error('kube-apiserver exited')
       if (!existsSync(state.caFile)) return false
       const ca = readFileSync(state.caFile, 'utf8')
@@ -210,7 +214,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
       return r.status === 200
     })
     const ca = readFileSync(state.caFile, 'utf8')
-    await waitFor('namespace default', 30_000, async () => {
+    await waitFor('namespace default', 60_000, async () => {
       const r = await httpsRequest(`${state.server}/api/v1/namespaces/default`, {
         ca,
         token: state.adminToken,
@@ -291,7 +295,7 @@ async function installCrds(state: ControlPlaneState, files: string[]): Promise<v
     }
   }
   for (const name of names) {
-    await waitFor(`CRD ${name} Established`, 30_000, async () => {
+    await waitFor(`CRD ${name} Established`, 90_000, async () => {
       const r = await httpsRequest(
         `${state.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
         {

@@ -1,6 +1,6 @@
 // `npm test`: one real control plane (and service-proxy test host) for the whole run, then tap,
 // then teardown by recorded PID — also when tap fails or the run is interrupted.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { CLUSTER_ENV, type ClusterState, startCluster } from './cluster.ts'
@@ -48,6 +48,10 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 try {
+  // Build (first run only) or find helm now, not inside a test's timeout.
+  execFileSync('bash', [path.join(repoRoot, 'scripts', 'helm.sh')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   say('starting the control plane')
   state = await startCluster(say)
   say(

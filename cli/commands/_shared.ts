@@ -1,0 +1,66 @@
+// Argument fragments shared by commands (nuxt/cli style), declared once with their help text.
+import type { ArgDef } from 'citty'
+
+// Where the relay is and how to reach it (the original's flags, same names and defaults).
+export const relayArgs = {
+  token: {
+    type: 'string',
+    alias: 't',
+    description: 'Token the relay checks (default: the kubeconfig user token)',
+  },
+  namespace: {
+    type: 'string',
+    alias: 'n',
+    default: 'log-socket',
+    description: 'Namespace of the relay Service',
+  },
+  service: { type: 'string', alias: 's', default: 'log-socket', description: 'Name of the relay Service' },
+  port: { type: 'string', alias: 'p', default: '10001', description: 'Relay Service port (number or name)' },
+  'service-scheme': {
+    type: 'string',
+    valueHint: 'http|https',
+    description: 'Scheme the API server uses to reach the relay pod (default http)',
+  },
+  'listen-addr': {
+    type: 'string',
+    valueHint: 'addr',
+    description: 'Connect straight to the relay (ws://, wss://; wss:// if no scheme), not via the API server',
+  },
+} as const satisfies Record<string, ArgDef>
+
+// Which cluster and user, like kubectl.
+export const kubeconfigArgs = {
+  kubeconfig: {
+    type: 'string',
+    valueHint: 'file',
+    description: 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)',
+  },
+  context: {
+    type: 'string',
+    valueHint: 'name',
+    description: 'Kubeconfig context (default: the current context)',
+  },
+} as const satisfies Record<string, ArgDef>
+
+// What to print.
+export const outputArgs = {
+  output: {
+    type: 'string',
+    alias: 'o',
+    valueHint: 'raw|pretty|json',
+    description:
+      'raw: records as posted; pretty: time pod message; json: envelopes (default: pretty on a TTY, else raw)',
+  },
+  grep: { type: 'string', valueHint: 'regex', description: 'Only records matching this regex' },
+  exclude: { type: 'string', valueHint: 'regex', description: 'Drop records matching this regex' },
+  fields: { type: 'string', valueHint: 'a.b,c', description: 'Only these record fields' },
+} as const satisfies Record<string, ArgDef>
+
+export const verbosityArgs = {
+  verbosity: {
+    type: 'string',
+    alias: 'v',
+    valueHint: 'n',
+    description: 'Diagnostics on stderr: 1 steps, 2 stacks',
+  },
+} as const satisfies Record<string, ArgDef>

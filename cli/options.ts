@@ -1,0 +1,165 @@
+// Flags in, one frozen TailOptions out: every bad value becomes a usage error here, at the edge,
+// so nothing below has to re-check them.
+import { usageError } from './errors.ts'
+
+export type OutputMode = 'raw' | 'pretty' | 'json'
+
+export interface TailOptions {
+  flowNamespace: string
+  flowName: string
+  clusterFlow: boolean
+  token: string | undefined
+  serviceNamespace: string
+  service: string
+  port: string
+  serviceScheme: 'http' | 'https'
+  listenAddr: string | undefined
+  kubeconfig: string | undefined
+  context: string | undefined
+  output: OutputMode
+  grep: RegExp | undefined
+  exclude: RegExp | undefined
+  fields: string[][] | undefined // each a path, e.g. [['kubernetes','pod_name'], ['log']]
+  forMs: number | undefined
+  count: number | undefined
+  attach: string | undefined
+  tail: number | undefined
+  reconnect: boolean
+  leaseDurationSeconds: number
+  verbosity: number
+}
+
+// The flag values as citty hands them over (strings and booleans, possibly undefined).
+export interface RawTailArgs {
+  flow?: string | undefined
+  token?: string | undefined
+  clusterflow?: boolean | undefined
+  namespace?: string | undefined
+  service?: string | undefined
+  port?: string | undefined
+  'service-scheme'?: string | undefined
+  'listen-addr'?: string | undefined
+  kubeconfig?: string | undefined
+  context?: string | undefined
+  output?: string | undefined
+  grep?: string | undefined
+  exclude?: string | undefined
+  fields?: string | undefined
+  for?: string | undefined
+  count?: string | undefined
+  attach?: string | undefined
+  tail?: string | undefined
+  reconnect?: boolean | undefined
+  'lease-duration'?: string | undefined
+  verbosity?: string | undefined
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+export function parseFlowRef(ref: string | undefined): { namespace: string; name: string } {
+  if (!ref)
+    throw usageError('no flow given: ns/name expected, e.g. k8stail default/flow1 (see k8stail --help)')
+  const parts = ref.split('/')
+  const [namespace, name] = parts
+  if (parts.length !== 2 || !namespace || !name) {
+    throw usageError(`invalid flow reference "${ref}": ns/name expected, e.g. default/flow1`)
+  }
+  if (!DNS_LABEL.test(namespace) || namespace.length > 63) {
+    throw usageError(`invalid namespace "${namespace}" in "${ref}"`)
+  }
+  if (!DNS_SUBDOMAIN.test(name) || name.length > 253)
+    throw usageError(`invalid flow name "${name}" in "${ref}"`)
+  return { namespace, name }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+// Go-style durations ("90s", "5m", "1h30m", "500ms"); a bare number means seconds.
+export function parseDuration(text: string, flag: string): number {
+  const t = text.trim()
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000)
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy
+  let total = 0
+  let matched = 0
+  for (let m = re.exec(t); m; m = re.exec(t)) {
+    total += Number(m[1]) * UNITS[m[2]!]!
+    matched = re.lastIndex
+  }
+  if (t === '' || matched !== t.length) {
+    throw usageError(`${flag}: invalid duration "${text}" (e.g. 30s, 5m, 1h30m)`)
+  }
+  return Math.round(total)
+}
+
+function parseCount(text: string, flag: string, min: number): number {
+  if (!/^\d+$/.test(text.trim())) throw usageError(`${flag}: a whole number expected, got "${text}"`)
+  const n = Number(text)
+  if (n < min) throw usageError(`${flag}: must be at least ${min}, got ${n}`)
+  return n
+}
+
+function parseRegex(text: string | undefined, flag: string): RegExp | undefined {
+  if (text === undefined || text === '') return undefined
+  try {
+    return new RegExp(text)
+  } catch (err) {
+    throw usageError(`${flag}: invalid regular expression: ${(err as Error).message}`)
+  }
+}
+
+export function parseFields(text: string | undefined): string[][] | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  return text.split(',').map((f) => {
+    const path = f.trim().split('.')
+    if (path.some((p) => p === ''))
+      throw usageError(`--fields: invalid field "${f}" (e.g. kubernetes.pod_name,log)`)
+    return path
+  })
+}
+
+export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOptions {
+  const flow = parseFlowRef(a.flow)
+  const output = a.output ?? (stdoutIsTTY ? 'pretty' : 'raw')
+  if (output !== 'raw' && output !== 'pretty' && output !== 'json') {
+    throw usageError(`-o/--output must be raw, pretty or json, got "${output}"`)
+  }
+  const scheme = a['service-scheme'] ?? 'http'
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw usageError(`--service-scheme must be http or https, got "${scheme}"`)
+  }
+  const leaseMs = parseDuration(a['lease-duration'] ?? '30s', '--lease-duration')
+  if (leaseMs < 10_000 || leaseMs > 3_600_000) throw usageError('--lease-duration must be between 10s and 1h')
+  const attach = a.attach || undefined
+  if (attach !== undefined && (!DNS_SUBDOMAIN.test(attach) || attach.length > 253)) {
+    throw usageError(`--attach: invalid LogTap name "${attach}"`)
+  }
+  // `-v` alone counts as 1; the original took an integer.
+  const verbosity = a.verbosity === undefined ? 0 : a.verbosity === '' ? 1 : parseCount(a.verbosity, '-v', 0)
+  const forMs = a.for ? parseDuration(a.for, '--for') : undefined
+  if (forMs !== undefined && forMs <= 0) throw usageError('--for must be longer than 0')
+  return Object.freeze({
+    flowNamespace: flow.namespace,
+    flowName: flow.name,
+    clusterFlow: a.clusterflow === true,
+    token: a.token || undefined,
+    serviceNamespace: a.namespace || 'log-socket',
+    service: a.service || 'log-socket',
+    port: a.port || '10001',
+    serviceScheme: scheme,
+    listenAddr: a['listen-addr'] || undefined,
+    kubeconfig: a.kubeconfig || undefined,
+    context: a.context || undefined,
+    output,
+    grep: parseRegex(a.grep, '--grep'),
+    exclude: parseRegex(a.exclude, '--exclude'),
+    fields: parseFields(a.fields),
+    forMs,
+    count: a.count ? parseCount(a.count, '--count', 1) : undefined,
+    attach,
+    tail: a.tail ? parseCount(a.tail, '--tail', 0) : undefined,
+    reconnect: a.reconnect !== false,
+    leaseDurationSeconds: Math.round(leaseMs / 1000),
+    verbosity,
+  })
+}

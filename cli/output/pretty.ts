@@ -1,0 +1,112 @@
+// -o pretty: `HH:MM:SS.mmm namespace/pod/container message`, one colour per pod (stable across
+// runs), denied notices dimmed.
+import { styleText } from 'node:util'
+import { droppedNotice, recordBytes } from '../stream.ts'
+import { lookup, selected } from './filter.ts'
+import type { Printer, PrinterOptions, Sink } from './types.ts'
+
+type Colour = Parameters<typeof styleText>[0]
+const PALETTE: Colour[] = [
+  'cyan',
+  'green',
+  'yellow',
+  'blue',
+  'magenta',
+  'red',
+  'cyanBright',
+  'greenBright',
+  'yellowBright',
+  'blueBright',
+  'magentaBright',
+]
+
+// FNV-1a: the same pod gets the same colour in every run.
+export function podColour(pod: string): Colour {
+  let h = 0x811c9dc5
+  for (let i = 0; i < pod.length; i++) {
+    h ^= pod.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return PALETTE[h % PALETTE.length]!
+}
+
+const TIME_KEYS = ['time', '@timestamp', 'timestamp', 'ts']
+const MESSAGE_KEYS = ['message', 'log', 'msg']
+
+export function formatTime(value: unknown): string {
+  if (typeof value === 'number') {
+    // epoch seconds (fluentd) or milliseconds
+    const d = new Date(value < 1e12 ? value * 1000 : value)
+    return Number.isNaN(d.getTime()) ? String(value) : d.toISOString().slice(11, 23)
+  }
+  if (typeof value === 'string') {
+    const d = new Date(value)
+    return Number.isNaN(d.getTime()) ? value : d.toISOString().slice(11, 23)
+  }
+  return '--:--:--.---'
+}
+
+export interface PrettyParts {
+  time: string
+  source: string // namespace/pod/container
+  pod: string // namespace/pod, for the colour
+  message: string
+}
+
+export function prettyParts(record: unknown, fields?: string[][]): PrettyParts {
+  const r =
+    typeof record === 'object' && record !== null && !Array.isArray(record)
+      ? (record as Record<string, unknown>)
+      : {}
+  const k = (r.kubernetes ?? {}) as Record<string, unknown>
+  const ns = str(k.namespace_name) ?? '-'
+  const pod = str(k.pod_name) ?? '-'
+  const container = str(k.container_name)
+  const time = formatTime(TIME_KEYS.map((key) => r[key]).find((v) => v !== undefined))
+  let message: string
+  if (fields) {
+    message = fields.map((p) => `${p.join('.')}=${show(lookup(record, p))}`).join(' ')
+  } else if (record !== r) {
+    message = JSON.stringify(record)
+  } else {
+    const key = MESSAGE_KEYS.find((m) => typeof r[m] === 'string')
+    if (key) message = (r[key] as string).replace(/\r?\n$/, '')
+    else {
+      const { kubernetes: _k, ...rest } = r
+      message = JSON.stringify(rest)
+    }
+  }
+  return { time, source: `${ns}/${pod}${container ? `/${container}` : ''}`, pod: `${ns}/${pod}`, message }
+}
+
+export function prettyPrinter(out: Sink, o: PrinterOptions): Printer {
+  const style = (format: Colour, text: string) =>
+    o.color ? styleText(format, text, { validateStream: false }) : text
+  return (msg, frame) => {
+    if (msg.type === 'record') {
+      if (!selected(recordBytes(frame).toString(), o)) return false
+      const p = prettyParts(msg.record, o.fields)
+      out.write(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
+      return true
+    }
+    if (msg.type === 'denied') {
+      if (!selected(msg.message, o)) return false
+      const times = msg.count > 1 ? ` (${msg.count} records)` : ''
+      out.write(`${style('dim', `! ${msg.message}${times}`)}\n`)
+    } else if (msg.type === 'dropped') {
+      out.write(`${style('dim', `! ${droppedNotice(msg)}`)}\n`)
+    }
+    return false
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return '-'
+  if (typeof v !== 'string') return JSON.stringify(v)
+  const line = v.replace(/\r?\n$/, '')
+  return /[\r\n]/.test(line) ? JSON.stringify(line) : line // one record, one line
+}

@@ -1,0 +1,291 @@
+// The WebSocket client of the relay stream (protocol: controller/api/stream.ts).
+// Fixes the original's flaws: it reconnects with backoff and resumes after the last sequence number
+// (no duplicates, gaps reported on stderr), detects a vanished server with ping/pong instead of
+// hanging, and shows the HTTP status and reason of a refused upgrade.
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket, { type ClientOptions } from 'ws'
+import { CLIENT_TOKEN_HEADER } from '../controller/api/logtap.ts'
+import {
+  CloseCodes,
+  type HelloMessage,
+  type StreamMessage,
+  StreamParamHeaders,
+} from '../controller/api/stream.ts'
+import { connectionError, forbiddenError, fromRefusal, type K8stailError } from './errors.ts'
+import { displayUrl, withStreamQuery } from './proxy-url.ts'
+
+export interface StreamOptions {
+  url: URL // without query: resume parameters are added per connection
+  token: string // the relay token, sent as X-Authorization (the API server proxy strips Authorization)
+  wsOptions?: () => Promise<ClientOptions> // TLS + kubeconfig auth, fetched per connection (tokens expire)
+  tail?: number | undefined // records to replay on the first connection
+  reconnect: boolean
+  signal: AbortSignal
+  pingIntervalMs?: number // a connection with no pong or message for two intervals is dead
+  handshakeTimeoutMs?: number
+  backoffInitialMs?: number
+  backoffMaxMs?: number
+  giveUpAfterMs?: number // stop reconnecting after failing this long without a working connection
+  random?: () => number
+}
+
+export interface StreamHandlers {
+  // Every message, in order, without duplicates; `frame` is the text frame as received.
+  message(msg: StreamMessage, frame: Buffer): void
+  notice(line: string): void // gaps, reconnects, relay status: for stderr
+  debug?(line: string): void
+}
+
+export type StreamEnd = 'aborted' | 'tap-deleted' | 'closed'
+
+// --- pure parts -----------------------------------------------------------------------------
+
+// The record exactly as fluentd posted it: the relay splices it in as the last member of the frame.
+export function recordBytes(frame: Buffer): Buffer {
+  const key = frame.indexOf('"record":')
+  let end = frame.length - 1
+  while (end > 0 && isSpace(frame[end]!)) end--
+  if (key < 0 || frame[end] !== 0x7d)
+    return Buffer.from(JSON.stringify((JSON.parse(frame.toString()) as { record: unknown }).record))
+  let start = key + '"record":'.length
+  while (start < end && isSpace(frame[start]!)) start++
+  let last = end - 1
+  while (last > start && isSpace(frame[last]!)) last--
+  return frame.subarray(start, last + 1)
+}
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+}
+
+export function droppedNotice(m: { count: number; reason: string; fromSeq: number; toSeq: number }): string {
+  return `${records(m.count)} may be missing (${m.reason}, seq ${m.fromSeq}-${m.toSeq})`
+}
+
+function records(n: number): string {
+  return n === 1 ? '1 record' : `${n} records`
+}
+
+export interface ResumeState {
+  epoch: string | undefined
+  lastSeq: number
+}
+
+// What a hello means for a client that may have been here before: how many records were lost
+// (undefined when nothing is to be reported) and the state to continue with.
+export function afterHello(
+  s: ResumeState,
+  h: HelloMessage,
+): { missing: number | undefined; state: ResumeState } {
+  const firstInNewEpoch = h.replayFrom > 0 ? h.replayFrom - 1 : h.lastSeq
+  if (s.epoch === undefined) return { missing: undefined, state: { epoch: h.epoch, lastSeq: 0 } }
+  if (s.epoch !== h.epoch) return { missing: firstInNewEpoch, state: { epoch: h.epoch, lastSeq: 0 } }
+  if (h.resumed) return { missing: undefined, state: s }
+  return { missing: Math.max(0, firstInNewEpoch - s.lastSeq), state: s }
+}
+
+export function backoffMs(attempt: number, initialMs: number, maxMs: number, random: number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20))
+  return Math.round(ceiling / 2 + (ceiling / 2) * random) // jitter: clients of a restarted relay spread out
+}
+
+// --- one connection -----------------------------------------------------------------------------
+
+type Outcome =
+  | { kind: 'refused'; status: number; body: string }
+  | { kind: 'error'; error: Error; opened: boolean }
+  | { kind: 'closed'; code: number; reason: string; opened: boolean }
+  | { kind: 'aborted' }
+
+async function connectOnce(
+  url: URL,
+  o: StreamOptions,
+  onOpen: () => void,
+  onFrame: (frame: Buffer) => void,
+): Promise<Outcome> {
+  const base = o.wsOptions ? await o.wsOptions() : {}
+  const headers: Record<string, string> = {
+    ...(base.headers as Record<string, string> | undefined),
+    [CLIENT_TOKEN_HEADER]: o.token,
+  }
+  // The same parameters as headers: the API server proxy drops the query of upgrades.
+  for (const [name, header] of Object.entries(StreamParamHeaders)) {
+    const value = url.searchParams.get(name)
+    if (value !== null) headers[header] = value
+  }
+  const pingMs = o.pingIntervalMs ?? 10_000
+  return new Promise<Outcome>((resolve) => {
+    const ws = new WebSocket(url, {
+      ...base,
+      headers,
+      handshakeTimeout: o.handshakeTimeoutMs ?? 15_000,
+      perMessageDeflate: false,
+    })
+    let opened = false
+    let alive = true
+    let done = false
+    let pinger: NodeJS.Timeout | undefined
+    const finish = (out: Outcome) => {
+      if (done) return
+      done = true
+      clearInterval(pinger)
+      o.signal.removeEventListener('abort', onAbort)
+      resolve(out)
+    }
+    const onAbort = () => {
+      if (opened) {
+        ws.close(1000, 'k8stail exiting')
+        // Do not wait long for the close handshake of a dead peer.
+        setTimeout(() => ws.terminate(), 1000).unref()
+      } else ws.terminate()
+      finish({ kind: 'aborted' })
+    }
+    o.signal.addEventListener('abort', onAbort, { once: true })
+
+    ws.on('unexpected-response', (req, res) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (c: Buffer) => {
+        if (size < 4096) chunks.push(c)
+        size += c.length
+      })
+      const end = () => {
+        req.destroy()
+        finish({ kind: 'refused', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() })
+      }
+      res.on('end', end)
+      res.on('error', end)
+      res.on('aborted', end)
+    })
+    ws.on('open', () => {
+      opened = true
+      onOpen()
+      pinger = setInterval(() => {
+        if (!alive) {
+          ws.terminate()
+          finish({
+            kind: 'error',
+            error: new Error(`no response from the relay for ${(2 * pingMs) / 1000}s`),
+            opened,
+          })
+          return
+        }
+        alive = false
+        ws.ping()
+      }, pingMs)
+    })
+    ws.on('pong', () => {
+      alive = true
+    })
+    ws.on('message', (data: Buffer) => {
+      alive = true
+      onFrame(data)
+    })
+    ws.on('error', (error) => finish({ kind: 'error', error, opened }))
+    ws.on('close', (code, reason) => finish({ kind: 'closed', code, reason: reason.toString(), opened }))
+  })
+}
+
+// --- the stream with reconnects ---------------------------------------------------------------
+
+export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<StreamEnd> {
+  const initialMs = o.backoffInitialMs ?? 500
+  const maxMs = o.backoffMaxMs ?? 15_000
+  const giveUpMs = o.giveUpAfterMs ?? 5 * 60_000
+  const random = o.random ?? Math.random
+  const where = displayUrl(o.url)
+  let state: ResumeState = { epoch: undefined, lastSeq: 0 }
+  let everOpened = false
+  let attempt = 0
+  let failingSince: number | undefined
+  let lastError: K8stailError | undefined
+
+  const onFrame = (frame: Buffer) => {
+    let msg: StreamMessage
+    try {
+      msg = JSON.parse(frame.toString()) as StreamMessage
+    } catch {
+      h.debug?.(`ignored a frame that is not JSON (${frame.length} bytes)`)
+      return
+    }
+    if (msg.type === 'hello') {
+      const r = afterHello(state, msg)
+      if (r.missing !== undefined) {
+        h.notice(
+          r.state.epoch !== state.epoch
+            ? `reconnected to a restarted relay; ${records(r.missing)} may be missing (more if the old relay got any after the connection dropped)`
+            : `reconnected; ${records(r.missing)} may be missing`,
+        )
+      } else if (state.epoch !== undefined) h.notice('reconnected; nothing missed')
+      state = r.state
+    } else if (msg.type === 'record' || msg.type === 'denied') {
+      if (msg.seq <= state.lastSeq) return // already shown before the reconnect
+      state = { ...state, lastSeq: msg.seq }
+    } else if (msg.type === 'dropped') {
+      // Reported by the caller: dimmed in pretty output, on stderr otherwise (see droppedNotice).
+      state = { ...state, lastSeq: Math.max(state.lastSeq, msg.toSeq) }
+    } else if (msg.type === 'status') {
+      h.notice(`relay: ${msg.message || msg.phase}`)
+    } else if (msg.type === 'skipped') {
+      h.notice(`relay skipped ${msg.count} malformed lines`)
+    }
+    h.message(msg, frame)
+  }
+
+  for (;;) {
+    if (o.signal.aborted) return 'aborted'
+    const url = withStreamQuery(
+      o.url,
+      state.epoch ? { since: state.lastSeq, epoch: state.epoch } : { tail: o.tail },
+    )
+    h.debug?.(`connecting to ${displayUrl(url)}${url.search}`)
+    const out = await connectOnce(
+      url,
+      o,
+      () => {
+        everOpened = true
+        attempt = 0
+        failingSince = undefined
+        h.debug?.(`connected to ${where}`)
+      },
+      onFrame,
+    )
+    if (out.kind === 'aborted') return 'aborted'
+
+    let failure: K8stailError
+    let why: string // for the reconnect notice
+    let retryable: boolean
+    if (out.kind === 'refused') {
+      failure = fromRefusal(out.status, out.body)
+      why = failure.message
+      // Gateway errors while the relay (re)starts are transient; 4xx are answers.
+      retryable = out.status >= 500
+    } else if (out.kind === 'closed') {
+      if (out.code === CloseCodes.TapDeleted) return 'tap-deleted'
+      if (out.code === CloseCodes.Unauthorized || out.code === CloseCodes.Forbidden) {
+        throw forbiddenError(`the relay closed the stream: ${out.reason || `code ${out.code}`}`)
+      }
+      if (!o.reconnect && out.code === 1000) return 'closed'
+      why = `connection lost (code ${out.code}${out.reason ? `: ${out.reason}` : ''})`
+      failure = connectionError(`stream from ${where}: ${why}`)
+      retryable = out.opened || everOpened
+    } else {
+      why = `connection lost: ${out.error.message}`
+      failure = connectionError(`cannot stream from ${where}: ${out.error.message}`, out.error)
+      retryable = out.opened || everOpened
+    }
+
+    if (!o.reconnect || !retryable) throw failure
+    const now = Date.now()
+    failingSince ??= now
+    if (now - failingSince > giveUpMs) throw lastError ?? failure
+    lastError = failure
+    const delay = backoffMs(attempt++, initialMs, maxMs, random())
+    h.notice(`${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`)
+    try {
+      await sleep(delay, undefined, { signal: o.signal })
+    } catch {
+      return 'aborted'
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// The whole in-cluster program — controller and relay in one process — as a function of its
+// configuration, so main.ts, the demo and the end-to-end tests start exactly the same thing.
+import type { KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import type { Config } from './config.ts'
+import { type RunningController, startController } from './controller.ts'
+import { k8sAuth } from './relay/k8s-auth.ts'
+import { k8sStatusWriter } from './relay/k8s-status.ts'
+import { k8sTapDirectory } from './relay/k8s-taps.ts'
+import type { RelayLimits } from './relay/options.ts'
+import { type RunningRelay, startRelay } from './relay/server.ts'
+
+export interface Program {
+  controller: RunningController
+  relay: RunningRelay
+  registry: Registry
+  stop(): Promise<void>
+}
+
+export type ProgramConfig = Pick<
+  Config,
+  | 'host'
+  | 'ingestPort'
+  | 'streamPort'
+  | 'opsPort'
+  | 'ingestBaseUrl'
+  | 'ingestKey'
+  | 'leaderElect'
+  | 'namespace'
+  | 'identity'
+>
+
+export async function startProgram(
+  cfg: ProgramConfig,
+  kc: KubeConfig,
+  logger: Logger,
+  extra: { limits?: Partial<RelayLimits>; sweepIntervalMs?: number } = {},
+): Promise<Program> {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'log_socket_' })
+  const relayLog = logger.child({ component: 'relay' })
+  const taps = k8sTapDirectory(kc, { logger: relayLog })
+  const status = k8sStatusWriter(kc, { logger: relayLog })
+  const controller = await startController({
+    kc,
+    logger: logger.child({ component: 'controller' }),
+    registry,
+    ingestBaseUrl: cfg.ingestBaseUrl,
+    ingestKey: cfg.ingestKey,
+    leaderElection: cfg.leaderElect ? { namespace: cfg.namespace, identity: cfg.identity } : false,
+    ...(extra.sweepIntervalMs ? { sweepIntervalMs: extra.sweepIntervalMs } : {}),
+  })
+  let relay: RunningRelay
+  try {
+    await taps.start()
+    relay = await startRelay({
+      logger: relayLog,
+      registry,
+      taps,
+      ingestKey: cfg.ingestKey,
+      auth: k8sAuth(kc),
+      onStatus: status.sink,
+      ready: () => controller.synced(),
+      host: cfg.host,
+      ingestPort: cfg.ingestPort,
+      streamPort: cfg.streamPort,
+      opsPort: cfg.opsPort,
+      ...(extra.limits ? { limits: extra.limits } : {}),
+    })
+  } catch (err) {
+    taps.stop()
+    await status.stop()
+    await controller.stop()
+    throw err
+  }
+  let stopping: Promise<void> | undefined
+  return {
+    controller,
+    relay,
+    registry,
+    stop() {
+      // Relay first: listeners are told and the final counters written while the API is still used.
+      stopping ??= (async () => {
+        await relay.close()
+        await status.flush()
+        await status.stop()
+        taps.stop()
+        await controller.stop()
+      })()
+      return stopping
+    },
+  }
+}

@@ -1,0 +1,70 @@
+// What k8stail says while a tap is being activated, from the LogTap's conditions.
+import t from 'tap'
+import { describeTap, formatElapsed } from '../cli/status.ts'
+import type { Condition, LogTap } from '../controller/api/logtap.ts'
+
+const T = '2026-11-27T05:00:00Z'
+function tap(conditions: Partial<Condition>[], deleting = false): LogTap {
+  return {
+    apiVersion: 'logsocket.dev/v1alpha1',
+    kind: 'LogTap',
+    metadata: { name: 'x', namespace: 'ns', ...(deleting ? { deletionTimestamp: T } : {}) },
+    spec: { flow: { kind: 'Flow', name: 'f' }, mode: 'inject', lifetime: 'session', replay: 1000 },
+    status: {
+      conditions: conditions.map((c) => ({
+        status: 'Unknown',
+        reason: 'Pending',
+        message: '',
+        lastTransitionTime: T,
+        ...c,
+      })) as Condition[],
+    },
+  }
+}
+
+t.test('conditions to a state and a line', async (t) => {
+  t.same(describeTap(tap([])), {
+    state: 'waiting',
+    text: 'waiting for the log-socket controller to pick up the tap',
+  })
+  t.same(
+    describeTap(
+      tap([
+        { type: 'FlowFound', status: 'True', reason: 'Found' },
+        { type: 'OutputReady', status: 'False', reason: 'WaitingForReload', message: 'fluentd is reloading' },
+        { type: 'Ready', status: 'False', reason: 'Activating' },
+      ]),
+    ),
+    { state: 'waiting', text: 'WaitingForReload: fluentd is reloading' },
+    'the first unfinished step is shown',
+  )
+  t.same(describeTap(tap([{ type: 'Ready', status: 'True', reason: 'Ready', message: 'streaming' }])), {
+    state: 'ready',
+    text: 'streaming',
+  })
+  t.same(
+    describeTap(
+      tap([
+        { type: 'FlowFound', status: 'False', reason: 'FlowNotFound', message: 'Flow ns/f does not exist' },
+      ]),
+    ),
+    { state: 'not-found', text: 'FlowNotFound: Flow ns/f does not exist' },
+  )
+  t.same(
+    describeTap(
+      tap([
+        { type: 'FlowFound', status: 'True', reason: 'Found' },
+        { type: 'Attached', status: 'False', reason: 'PatchFailed', message: 'flow is immutable' },
+      ]),
+    ),
+    { state: 'failed', text: 'Attached PatchFailed: flow is immutable' },
+  )
+  t.equal(describeTap(tap([], true)).state, 'failed', 'a tap being deleted will not become ready')
+})
+
+t.test('elapsed time', async (t) => {
+  t.equal(formatElapsed(0), '0s')
+  t.equal(formatElapsed(59_999), '59s')
+  t.equal(formatElapsed(61_000), '1m01s')
+  t.equal(formatElapsed(3_600_000), '60m00s')
+})

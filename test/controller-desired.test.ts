@@ -1,0 +1,255 @@
+// desired() decides every step; these tables pin the ordering invariant and the conditions.
+import t from 'tap'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap } from '../controller/api/logtap.ts'
+import { type Action, type DesiredConfig, desired, type Observed } from '../controller/core/desired.ts'
+import type { KObject } from '../controller/core/objects.ts'
+import { desiredOutput } from '../controller/core/output.ts'
+
+const cfg: DesiredConfig = {
+  ingestBaseUrl: 'http://relay:10000',
+  ingestKey: new Uint8Array(32),
+  leaseGraceMs: 3000,
+  startGraceMs: 30_000,
+  defaultLeaseDurationSeconds: 30,
+}
+const NOW = Date.parse('2026-01-01T00:10:00Z')
+
+function mkTap(over: Partial<LogTap['spec']> = {}, meta: Partial<LogTap['metadata']> = {}): LogTap {
+  return {
+    apiVersion: 'logsocket.dev/v1alpha1',
+    kind: 'LogTap',
+    metadata: {
+      name: 't',
+      namespace: 'ns',
+      uid: 'u1',
+      generation: 1,
+      finalizers: [FINALIZER_TAP],
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      ...meta,
+    },
+    spec: { flow: { kind: 'Flow', name: 'f' }, mode: 'inject', lifetime: 'persistent', replay: 10, ...over },
+  }
+}
+function mkFlow(
+  name: string,
+  spec: Record<string, unknown>,
+  kind = 'Flow',
+  meta: Partial<KObject['metadata']> = {},
+): KObject {
+  return {
+    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    kind,
+    metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: '1', ...meta },
+    spec,
+  }
+}
+function ourOutput(tap: LogTap, meta: Partial<KObject['metadata']> = {}): KObject {
+  const o = desiredOutput(tap, undefined, cfg)
+  return { ...o, metadata: { ...o.metadata, uid: 'out-uid', ...meta } }
+}
+const obs = (o: Partial<Observed>): Observed => ({
+  namespace: 'ns',
+  name: 't',
+  outputs: [],
+  flows: [],
+  now: NOW,
+  ...o,
+})
+const types = (a: Action[]) => a.map((x) => x.type)
+const cond = (d: ReturnType<typeof desired>, type: string) =>
+  d.status?.conditions.find((c) => c.type === type)
+
+t.test('new inject tap: finalizer, then Output, then ref — in that order', async (t) => {
+  const tap = mkTap({}, { finalizers: [] })
+  const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
+  t.same(types(d.actions), ['AddTapFinalizer', 'ApplyOutput', 'Attach'])
+  t.equal(cond(d, 'Ready')?.status, 'True')
+  t.equal(d.status?.outputName, 'logtap-t')
+  t.equal(d.status?.streamPath, '/taps/ns/t')
+})
+
+t.test('converged tap: no actions, status unchanged on re-evaluation', async (t) => {
+  const tap = mkTap()
+  const o = obs({
+    tap,
+    outputs: [ourOutput(tap)],
+    flows: [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })],
+  })
+  const d1 = desired(o, cfg)
+  t.same(d1.actions, [])
+  tap.status = d1.status
+  const d2 = desired({ ...o, now: NOW + 60_000 }, cfg)
+  t.same(d2.status, d1.status, 'lastTransitionTime kept')
+})
+
+t.test('deleting tap: ref removed, then Output released and deleted, then tap finalizer', async (t) => {
+  const tap = mkTap({}, { deletionTimestamp: '2026-01-01T00:09:00Z' })
+  const out = ourOutput(tap)
+  const flows = [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })]
+  t.same(types(desired(obs({ tap, outputs: [out], flows }), cfg).actions), [
+    'Detach',
+    'ReleaseOutput',
+    'DeleteOutput',
+  ])
+  const released = { ...out, metadata: { ...out.metadata, finalizers: [], deletionTimestamp: 'x' } }
+  t.same(
+    types(
+      desired(obs({ tap, outputs: [released], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
+        .actions,
+    ),
+    [],
+    'waits for the Output to vanish',
+  )
+  t.same(types(desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg).actions), [
+    'RemoveTapFinalizer',
+  ])
+})
+
+t.test('mirror: flow copy created after the Output; deleted before the Output is released', async (t) => {
+  const tap = mkTap({ mode: 'mirror' })
+  const src = mkFlow('f', { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['es'] })
+  const d = desired(obs({ tap, flows: [src] }), cfg)
+  t.same(types(d.actions), ['ApplyOutput', 'ApplyMirrorFlow'])
+  t.equal(d.status?.mirrorFlowName, 'logtap-t')
+  const mirror = (d.actions[1] as { object: KObject }).object
+  t.same(mirror.spec, { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['logtap-t'] })
+  t.same(src.spec?.['localOutputRefs'], ['es'], "the user's flow is not touched")
+
+  const gone = mkTap({ mode: 'mirror' }, { deletionTimestamp: 'x' })
+  const m = { ...mirror, metadata: { ...mirror.metadata, uid: 'm1' } }
+  t.same(
+    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, m] }), cfg).actions),
+    ['DeleteMirrorFlow'],
+    'Output kept while the mirror exists',
+  )
+  const mDeleting = { ...m, metadata: { ...m.metadata, deletionTimestamp: 'x' } }
+  t.same(
+    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, mDeleting] }), cfg).actions),
+    [],
+    'still waiting while it is being deleted',
+  )
+  t.same(types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src] }), cfg).actions), [
+    'ReleaseOutput',
+    'DeleteOutput',
+  ])
+})
+
+t.test('tap object gone (finalizer force-removed): orphans torn down in the safe order', async (t) => {
+  const tap = mkTap()
+  const d = desired(
+    obs({
+      outputs: [ourOutput(tap, { deletionTimestamp: 'x' })],
+      flows: [mkFlow('f', { localOutputRefs: ['logtap-t', 'es'] })],
+    }),
+    cfg,
+  )
+  t.same(types(d.actions), ['Detach', 'ReleaseOutput'])
+  t.equal(d.status, undefined)
+})
+
+t.test('flow not found: nothing created, clear condition with a kind hint', async (t) => {
+  const tap = mkTap()
+  const d = desired(obs({ tap, flows: [mkFlow('f', {}, 'ClusterFlow')] }), cfg)
+  t.same(types(d.actions), [])
+  t.match(cond(d, 'FlowFound'), {
+    status: 'False',
+    reason: 'FlowNotFound',
+    message: /ClusterFlow of that name exists/,
+  })
+  t.match(cond(d, 'Ready'), { status: 'False', reason: 'FlowNotFound' })
+})
+
+t.test('name collision with an object that is not ours: never adopted', async (t) => {
+  const tap = mkTap()
+  const foreign: KObject = {
+    kind: 'Output',
+    metadata: { name: 'logtap-t', namespace: 'ns', uid: 'x' },
+    spec: {},
+  }
+  const d = desired(obs({ tap, outputs: [foreign], flows: [mkFlow('f', {})] }), cfg)
+  t.same(types(d.actions), [])
+  t.match(cond(d, 'OutputReady'), { status: 'False', reason: 'NameConflict' })
+  t.match(cond(d, 'Attached'), { status: 'False' })
+})
+
+t.test('ClusterFlow tap outside every control namespace', async (t) => {
+  const tap = mkTap({ flow: { kind: 'ClusterFlow', name: 'f' } })
+  const logging: KObject = { kind: 'Logging', metadata: { name: 'l' }, spec: { controlNamespace: 'logging' } }
+  const d = desired(obs({ tap, flows: [mkFlow('f', {}, 'ClusterFlow')], loggings: [logging] }), cfg)
+  t.same(types(d.actions), [])
+  t.match(cond(d, 'FlowFound'), { status: 'False', reason: 'WrongNamespace', message: /logging/ })
+  const ok = desired(
+    obs({
+      tap,
+      flows: [mkFlow('f', {}, 'ClusterFlow')],
+      loggings: [{ ...logging, spec: { controlNamespace: 'ns' } }],
+    }),
+    cfg,
+  )
+  t.same(types(ok.actions), ['ApplyOutput', 'Attach'])
+  t.equal((ok.actions[0] as { object: KObject }).object.kind, 'ClusterOutput')
+  t.match(ok.actions[1], { field: 'globalOutputRefs' })
+})
+
+t.test(
+  'Output deleted by someone while the tap lives: detach first, release, then recreate later',
+  async (t) => {
+    const tap = mkTap()
+    const out = ourOutput(tap, { deletionTimestamp: 'x' })
+    const d = desired(
+      obs({ tap, outputs: [out], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
+      cfg,
+    )
+    t.same(types(d.actions), ['Detach', 'ReleaseOutput'])
+    t.match(cond(d, 'OutputReady'), { reason: 'OutputDeleting' })
+  },
+)
+
+t.test('previous incarnation of the same tap name is torn down before the new Output', async (t) => {
+  const tap = mkTap()
+  const old = ourOutput(mkTap({}, { uid: 'old' }))
+  const d = desired(
+    obs({ tap, outputs: [old], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
+    cfg,
+  )
+  t.same(types(d.actions), ['Detach', 'ReleaseOutput', 'DeleteOutput'])
+  t.match(cond(d, 'OutputReady'), { reason: 'PreviousOutputTerminating' })
+})
+
+t.test('spec drift of our Output is re-applied; a ref removed by hand is restored', async (t) => {
+  const tap = mkTap()
+  const drifted = ourOutput(tap)
+  drifted.spec = { http: { endpoint: 'http://elsewhere' } }
+  const d = desired(obs({ tap, outputs: [drifted], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
+  t.same(types(d.actions), ['ApplyOutput', 'Attach'])
+  t.equal(
+    (d.actions[0] as { existingUid?: string }).existingUid,
+    'out-uid',
+    'update pinned to the existing uid',
+  )
+})
+
+t.test('session tap: expired Lease deletes the tap; a live one schedules the next check', async (t) => {
+  const tap = mkTap({ lifetime: 'session' })
+  const lease = { renewTime: '2026-01-01T00:09:50.000000Z', leaseDurationSeconds: 15, ownerUids: ['u1'] }
+  const live = desired(
+    obs({ tap, lease, outputs: [ourOutput(tap)], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
+    cfg,
+  )
+  t.same(live.actions, [])
+  t.equal(live.requeueAfterMs, 8000)
+  const dead = desired(obs({ tap, lease, now: NOW + 9000 }), cfg)
+  t.same(types(dead.actions), ['DeleteTap'])
+})
+
+t.test('mirror of a flow with a custom flowLabel is refused', async (t) => {
+  const tap = mkTap({ mode: 'mirror' })
+  const d = desired(obs({ tap, flows: [mkFlow('f', { flowLabel: '@x' })] }), cfg)
+  t.same(types(d.actions), ['ApplyOutput'])
+  t.match(cond(d, 'Attached'), { status: 'False', reason: 'MirrorUnsupported' })
+})
+
+t.test('output finalizer is part of the created Output', async (t) => {
+  const d = desired(obs({ tap: mkTap(), flows: [mkFlow('f', {})] }), cfg)
+  t.same((d.actions[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
+})

@@ -1,0 +1,240 @@
+// Shared by the controller integration tests: a controller running under the least-privilege
+// ServiceAccount (the chart's rules), object helpers, and a watcher that checks the ordering
+// invariant at every change of flows and outputs in a namespace.
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { parse } from 'yaml'
+import type { LogTap } from '../controller/api/logtap.ts'
+import { type ControllerOptions, type RunningController, startController } from '../controller/controller.ts'
+import type { KObject } from '../controller/core/objects.ts'
+import type { TestCluster } from './support/cluster.ts'
+
+export const LOGGING = { group: 'logging.banzaicloud.io', version: 'v1beta1' }
+export const TAPS = { group: 'logsocket.dev', version: 'v1alpha1', plural: 'logtaps' }
+export const INGEST_KEY = new Uint8Array(32).fill(3)
+const rulesFile = path.resolve(
+  import.meta.dirname,
+  '..',
+  'charts',
+  'log-socket',
+  'files',
+  'controller-rules.yaml',
+)
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+    await sleep(50)
+  }
+}
+
+// A kubeconfig for a ServiceAccount bound to exactly the rules the Helm chart ships.
+let saConfig: Promise<KubeConfig> | undefined
+export function controllerKubeConfig(c: TestCluster): Promise<KubeConfig> {
+  saConfig ??= (async () => {
+    const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
+    const ns = await c.newNamespace('ctl-sa')
+    const name = `log-socket-controller-test-${randomBytes(3).toString('hex')}`
+    const rules = parse(readFileSync(rulesFile, 'utf8'))
+    await rbac.createClusterRole({ body: { metadata: { name }, rules } })
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects: [{ kind: 'ServiceAccount', name: 'log-socket', namespace: ns }],
+      },
+    })
+    return c.kubeConfigForToken(await c.serviceAccountToken(ns, 'log-socket'))
+  })()
+  return saConfig
+}
+
+export async function runController(
+  c: TestCluster,
+  namespace: string,
+  extra: Partial<ControllerOptions> = {},
+): Promise<RunningController> {
+  return startController({
+    kc: await controllerKubeConfig(c),
+    logger: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+    registry: new Registry(),
+    ingestBaseUrl: 'http://log-socket.log-socket.svc:10000',
+    ingestKey: INGEST_KEY,
+    leaderElection: false,
+    namespace,
+    ...extra,
+  })
+}
+
+export class Objects {
+  readonly custom: CustomObjectsApi
+  readonly ns: string
+  constructor(kc: KubeConfig, ns: string) {
+    this.custom = kc.makeApiClient(CustomObjectsApi)
+    this.ns = ns
+  }
+  private plural(kind: string) {
+    return kind === 'LogTap' ? TAPS : { ...LOGGING, plural: `${kind.toLowerCase()}s` }
+  }
+  async create(
+    kind: string,
+    name: string,
+    spec: Record<string, unknown>,
+    meta: Record<string, unknown> = {},
+  ): Promise<KObject> {
+    const p = this.plural(kind)
+    const body = {
+      apiVersion: `${p.group}/${p.version}`,
+      kind,
+      metadata: { name, namespace: this.ns, ...meta },
+      spec,
+    }
+    return (await this.custom.createNamespacedCustomObject({ ...p, namespace: this.ns, body })) as KObject
+  }
+  async get(kind: string, name: string): Promise<KObject | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        ...this.plural(kind),
+        namespace: this.ns,
+        name,
+      })) as KObject
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined
+      throw err
+    }
+  }
+  async tap(name: string): Promise<LogTap | undefined> {
+    return (await this.get('LogTap', name)) as LogTap | undefined
+  }
+  async delete(kind: string, name: string, propagationPolicy?: string): Promise<void> {
+    await this.custom.deleteNamespacedCustomObject({
+      ...this.plural(kind),
+      namespace: this.ns,
+      name,
+      propagationPolicy,
+    })
+  }
+  async refs(flowKind: 'Flow' | 'ClusterFlow', name: string): Promise<string[] | undefined> {
+    const f = await this.get(flowKind, name)
+    const field = flowKind === 'Flow' ? 'localOutputRefs' : 'globalOutputRefs'
+    return f ? ((f.spec?.[field] as string[] | undefined) ?? []) : undefined
+  }
+  async condition(tap: string, type: string) {
+    return (await this.tap(tap))?.status?.conditions?.find((x) => x.type === type)
+  }
+}
+
+// Checks, at the resourceVersion of every watch event on flows and outputs in `ns`, that no flow
+// references an output that does not exist (consistent snapshot: exact-revision lists).
+export class InvariantWatcher {
+  readonly violations: string[] = []
+  checks = 0
+  private aborts: AbortController[] = []
+  private pending: Promise<void> = Promise.resolve()
+  private readonly custom: CustomObjectsApi
+  private readonly kc: KubeConfig
+  private readonly ns: string
+  constructor(kc: KubeConfig, ns: string) {
+    this.custom = kc.makeApiClient(CustomObjectsApi)
+    this.kc = kc
+    this.ns = ns
+  }
+  async start(): Promise<void> {
+    const w = new Watch(this.kc)
+    for (const plural of ['flows', 'clusterflows', 'outputs', 'clusteroutputs']) {
+      const path = `/apis/${LOGGING.group}/${LOGGING.version}/namespaces/${this.ns}/${plural}`
+      this.aborts.push(
+        await w.watch(
+          path,
+          {},
+          (_phase, obj) => {
+            const rv = obj?.metadata?.resourceVersion as string | undefined
+            if (rv) this.pending = this.pending.then(() => this.checkAt(rv))
+          },
+          () => {},
+        ),
+      )
+    }
+    await this.checkAt(undefined)
+  }
+  async checkAt(rv: string | undefined): Promise<void> {
+    const list = async (plural: string) =>
+      (
+        (await this.custom.listNamespacedCustomObject({
+          ...LOGGING,
+          plural,
+          namespace: this.ns,
+          resourceVersion: rv,
+          resourceVersionMatch: rv ? 'Exact' : undefined,
+        })) as { items: KObject[] }
+      ).items
+    try {
+      const [flows, cflows, outs, couts] = await Promise.all(
+        ['flows', 'clusterflows', 'outputs', 'clusteroutputs'].map(list),
+      )
+      const outputs = new Set((outs ?? []).map((o) => o.metadata.name))
+      const clusterOutputs = new Set((couts ?? []).map((o) => o.metadata.name))
+      for (const f of flows ?? []) {
+        for (const r of (f.spec?.['localOutputRefs'] as string[] | undefined) ?? []) {
+          if (!outputs.has(r))
+            this.violations.push(`rv ${rv}: Flow ${f.metadata.name} references missing Output ${r}`)
+        }
+      }
+      for (const f of cflows ?? []) {
+        for (const r of (f.spec?.['globalOutputRefs'] as string[] | undefined) ?? []) {
+          if (!clusterOutputs.has(r))
+            this.violations.push(
+              `rv ${rv}: ClusterFlow ${f.metadata.name} references missing ClusterOutput ${r}`,
+            )
+        }
+      }
+      this.checks++
+    } catch (err) {
+      this.violations.push(`check at rv ${rv} failed: ${String(err)}`)
+    }
+  }
+  async stop(): Promise<void> {
+    await sleep(200) // let the last events arrive
+    for (const a of this.aborts) a.abort()
+    await this.pending
+    await this.checkAt(undefined)
+  }
+}
+
+// A Flow with an existing output of the user's, as a tapped flow usually looks.
+export async function userFlow(
+  o: Objects,
+  name = 'app',
+  kind: 'Flow' | 'ClusterFlow' = 'Flow',
+): Promise<void> {
+  const outKind = kind === 'Flow' ? 'Output' : 'ClusterOutput'
+  await o.create(outKind, 'es', { http: { endpoint: 'http://127.0.0.1:9/' } })
+  const field = kind === 'Flow' ? 'localOutputRefs' : 'globalOutputRefs'
+  await o.create(kind, name, {
+    match: [{ select: { labels: { app: name } } }],
+    filters: [{ stdout: {} }],
+    [field]: ['es'],
+  })
+}
+
+export function tapSpec(flow: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { flow: { kind: 'Flow', name: flow }, ...over }
+}

@@ -1,0 +1,228 @@
+// Bad input, session expiry and drift, against the real control plane.
+import { CustomObjectsApi, setHeaderOptions } from '@kubernetes/client-node'
+import t from 'tap'
+import {
+  InvariantWatcher,
+  Objects,
+  runController,
+  sleep,
+  tapSpec,
+  userFlow,
+  waitFor,
+} from './controller-helpers.ts'
+import { getCluster } from './support/cluster.ts'
+
+const c = await getCluster()
+const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' }
+const micro = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+
+t.test('flow not found: a clear condition, then Ready once the Flow appears', async (t) => {
+  const ns = await c.newNamespace('nf')
+  const o = new Objects(c.kc, ns)
+  const ctl = await runController(c, ns)
+  t.teardown(() => ctl.stop())
+  await o.create('LogTap', 'x', tapSpec('later'))
+  const cond = await waitFor('FlowFound=False', async () => {
+    const f = await o.condition('x', 'FlowFound')
+    return f?.status === 'False' ? f : undefined
+  })
+  t.equal(cond.reason, 'FlowNotFound')
+  t.match(cond.message, /Flow .*later does not exist/)
+  t.equal((await o.condition('x', 'Ready'))?.status, 'False')
+  t.equal(await o.get('Output', 'logtap-x'), undefined, 'nothing created meanwhile')
+  await userFlow(o, 'later')
+  await waitFor('Ready', async () => (await o.condition('x', 'Ready'))?.status === 'True')
+  t.ok((await o.refs('Flow', 'later'))?.includes('logtap-x'))
+})
+
+t.test('ClusterFlow tap outside the control namespace: WrongNamespace', async (t) => {
+  const ns = await c.newNamespace('wrongns')
+  const o = new Objects(c.kc, ns)
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  const logging = `l-${ns}`
+  const L = { group: 'logging.banzaicloud.io', version: 'v1beta1', plural: 'loggings' }
+  await custom.createClusterCustomObject({
+    ...L,
+    body: {
+      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      kind: 'Logging',
+      metadata: { name: logging },
+      spec: { controlNamespace: `${ns}-control` },
+    },
+  })
+  t.teardown(() => custom.deleteClusterCustomObject({ ...L, name: logging }))
+  const ctl = await runController(c, ns)
+  t.teardown(() => ctl.stop())
+  await userFlow(o, 'all', 'ClusterFlow')
+  await o.create('LogTap', 'c', { flow: { kind: 'ClusterFlow', name: 'all' } })
+  const cond = await waitFor('WrongNamespace', async () => {
+    const f = await o.condition('c', 'FlowFound')
+    return f?.reason === 'WrongNamespace' ? f : undefined
+  })
+  t.match(cond.message, new RegExp(`${ns}-control`))
+  t.equal(await o.get('ClusterOutput', 'logtap-c'), undefined)
+  t.same(await o.refs('ClusterFlow', 'all'), ['es'], 'ClusterFlow untouched')
+})
+
+t.test('name collision with an Output that is not ours: condition, never adopted', async (t) => {
+  const ns = await c.newNamespace('collide')
+  const o = new Objects(c.kc, ns)
+  await userFlow(o)
+  const theirs = await o.create('Output', 'logtap-x', { http: { endpoint: 'http://127.0.0.1:9/theirs' } })
+  const ctl = await runController(c, ns)
+  t.teardown(() => ctl.stop())
+  await o.create('LogTap', 'x', tapSpec('app'))
+  const cond = await waitFor('NameConflict', async () => {
+    const f = await o.condition('x', 'OutputReady')
+    return f?.reason === 'NameConflict' ? f : undefined
+  })
+  t.match(cond.message, /not managed by this LogTap/)
+  await sleep(500)
+  const now = await o.get('Output', 'logtap-x')
+  t.equal(now?.metadata.resourceVersion, theirs.metadata.resourceVersion, 'their Output was not modified')
+  t.same(await o.refs('Flow', 'app'), ['es'], 'no ref to an object that is not ours')
+  await o.delete('LogTap', 'x')
+  await waitFor('tap gone', async () => !(await o.tap('x')))
+  t.ok(await o.get('Output', 'logtap-x'), 'their Output survives the tap')
+})
+
+t.test(
+  'session tap: Lease stops renewing → tap and everything it made gone within duration + 10 s',
+  async (t) => {
+    const ns = await c.newNamespace('session')
+    const o = new Objects(c.kc, ns)
+    const inv = new InvariantWatcher(c.kc, ns)
+    await inv.start()
+    await userFlow(o)
+    const ctl = await runController(c, ns)
+    t.teardown(() => ctl.stop())
+    const tap = await o.create('LogTap', 's', tapSpec('app', { lifetime: 'session' }))
+    const custom = c.kc.makeApiClient(CustomObjectsApi)
+    const duration = 3
+    const lease = (renew: number) => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: 's',
+        namespace: ns,
+        ownerReferences: [
+          { apiVersion: 'logsocket.dev/v1alpha1', kind: 'LogTap', name: 's', uid: tap.metadata.uid },
+        ],
+      },
+      spec: { holderIdentity: 'k8stail', leaseDurationSeconds: duration, renewTime: micro(renew) },
+    })
+    await custom.createNamespacedCustomObject({ ...LEASES, namespace: ns, body: lease(Date.now()) })
+    await waitFor('Ready', async () => (await o.condition('s', 'Ready'))?.status === 'True')
+    // Renew for a while: the tap must survive well past one lease duration.
+    for (let i = 0; i < 5; i++) {
+      await sleep(1000)
+      await custom.patchNamespacedCustomObject(
+        { ...LEASES, namespace: ns, name: 's', body: { spec: { renewTime: micro(Date.now()) } } },
+        setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+      )
+    }
+    t.ok(await o.tap('s'), 'alive while renewed')
+    const lastRenew = Date.now()
+    await waitFor(
+      'tap and output gone',
+      async () => !(await o.tap('s')) && !(await o.get('Output', 'logtap-s')),
+      20_000,
+    )
+    const took = (Date.now() - lastRenew) / 1000
+    t.ok(took < duration + 10, `gone ${took.toFixed(1)} s after the last renewal (lease ${duration} s)`)
+    t.ok(took > duration, 'not before the lease expired')
+    t.same(await o.refs('Flow', 'app'), ['es'])
+    await inv.stop()
+    t.same(inv.violations, [])
+  },
+)
+
+t.test('session tap whose Lease never appears is deleted after the start grace', async (t) => {
+  const ns = await c.newNamespace('nolease')
+  const o = new Objects(c.kc, ns)
+  await userFlow(o)
+  const ctl = await runController(c, ns, { sessionGraceMs: 2000 })
+  t.teardown(() => ctl.stop())
+  await o.create('LogTap', 'n', tapSpec('app', { lifetime: 'session' }))
+  await waitFor('attached', async () => (await o.refs('Flow', 'app'))?.includes('logtap-n'))
+  await waitFor('deleted', async () => !(await o.tap('n')) && !(await o.get('Output', 'logtap-n')), 15_000)
+  t.same(await o.refs('Flow', 'app'), ['es'])
+})
+
+t.test('sweep: a ref removed by hand comes back; a dangling ref of ours is removed', async (t) => {
+  const ns = await c.newNamespace('sweep')
+  const o = new Objects(c.kc, ns)
+  const inv = new InvariantWatcher(c.kc, ns)
+  await inv.start()
+  await userFlow(o)
+  await o.create('Flow', 'broken', {
+    match: [{ select: { labels: { a: 'b' } } }],
+    localOutputRefs: ['es', 'logtap-ghost'],
+  })
+  const ctl = await runController(c, ns, { sweepIntervalMs: 500 })
+  t.teardown(() => ctl.stop())
+  await waitFor(
+    'dangling ref removed',
+    async () => JSON.stringify(await o.refs('Flow', 'broken')) === '["es"]',
+  )
+  await o.create('LogTap', 'r', tapSpec('app'))
+  await waitFor('attached', async () => (await o.refs('Flow', 'app'))?.includes('logtap-r'))
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  await custom.patchNamespacedCustomObject(
+    {
+      group: 'logging.banzaicloud.io',
+      version: 'v1beta1',
+      plural: 'flows',
+      namespace: ns,
+      name: 'app',
+      body: { spec: { localOutputRefs: ['es'] } },
+    },
+    setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+  )
+  await waitFor('ref restored', async () => (await o.refs('Flow', 'app'))?.includes('logtap-r'))
+  await inv.stop()
+  // The checker itself must see a violation when there is one: the planted dangling ref.
+  t.ok(
+    inv.violations.length > 0 && inv.violations.every((v) => v.includes('logtap-ghost')),
+    'only the planted dangling ref was ever seen',
+  )
+})
+
+t.test('force-removed LogTap finalizer: the orphaned Output is cleaned up in the safe order', async (t) => {
+  const ns = await c.newNamespace('force')
+  const o = new Objects(c.kc, ns)
+  const inv = new InvariantWatcher(c.kc, ns)
+  await inv.start()
+  await userFlow(o)
+  let ctl = await runController(c, ns)
+  await o.create('LogTap', 'f', tapSpec('app'))
+  await waitFor('Ready', async () => (await o.condition('f', 'Ready'))?.status === 'True')
+  await ctl.stop()
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  await custom.patchNamespacedCustomObject(
+    {
+      group: 'logsocket.dev',
+      version: 'v1alpha1',
+      plural: 'logtaps',
+      namespace: ns,
+      name: 'f',
+      body: { metadata: { finalizers: null } },
+    },
+    setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+  )
+  await o.delete('LogTap', 'f')
+  await waitFor('tap gone', async () => !(await o.tap('f')))
+  // The garbage collector deletes the orphan; our finalizer holds it while the flow refers to it.
+  await waitFor(
+    'Output deleting',
+    async () => (await o.get('Output', 'logtap-f'))?.metadata.deletionTimestamp,
+    40_000,
+  )
+  t.ok((await o.refs('Flow', 'app'))?.includes('logtap-f'), 'ref still there, Output still there')
+  ctl = await runController(c, ns)
+  t.teardown(() => ctl.stop())
+  await waitFor('cleaned up', async () => !(await o.get('Output', 'logtap-f')))
+  t.same(await o.refs('Flow', 'app'), ['es'])
+  await inv.stop()
+  t.same(inv.violations, [])
+})
