@@ -30,6 +30,9 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const profileDir = flag('--profile') ? path.join(os.tmpdir(), 'log-socket-bench-profiles') : undefined
 const write = flag('--write') || (!quick && !only && !flag('--no-write'))
 const PER_CHUNK = 1000
+// Relay limits overriding DEFAULT_LIMITS, e.g. --relay-limits='{"queueRecords":50000}'
+const relayLimitsArg = args.find((a) => a.startsWith('--relay-limits='))?.slice('--relay-limits='.length)
+const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<string, number>) : undefined
 // Extra Node/V8 flags for the relay process, e.g. --relay-flags=--max-old-space-size=96
 const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
   .split(' ')
@@ -144,11 +147,11 @@ async function run(s: Scenario): Promise<Outcome> {
   const execArgv = profileDir
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
     : []
-  const relay = helper('relay.ts', { deadlineSeconds: s.seconds + 120 }, [
-    '--expose-gc',
-    ...relayFlags,
-    ...execArgv,
-  ])
+  const relay = helper(
+    'relay.ts',
+    { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
+    ['--expose-gc', ...relayFlags, ...execArgv],
+  )
   const children: ChildProcess[] = [relay]
   try {
     const ready = await next<RelayReady>(relay, 'ready')
@@ -188,27 +191,32 @@ async function run(s: Scenario): Promise<Outcome> {
   }
 }
 
-// The parse-only ceiling: JSON.parse of the same record stream, in this process (one core).
-function ceiling(seconds: number): { recordsPerSec: number; mbPerSec: number } {
+// The parse-only ceiling: the same record stream (the chunk bodies, as bytes) decoded, split into
+// lines and JSON.parse'd, in this process (one core, no I/O). `preDecoded` is JSON.parse alone.
+function ceiling(seconds: number): { recordsPerSec: number; mbPerSec: number; preDecoded: number } {
   const chunks = benchChunks(benchPods(60), 16, PER_CHUNK)
-  const lines = chunks.map((c) => c.body.toString('utf8').split('\n').filter(Boolean))
-  const bytesPer = chunks.map((c) => c.body.length)
-  const spin = (until: number): { records: number; bytes: number } => {
+  const decoded = chunks.map((c) => c.body.toString('utf8').split('\n').filter(Boolean))
+  const spin = (until: number, decode: boolean): { records: number; bytes: number } => {
     let records = 0
     let bytes = 0
     for (let i = 0; nowMicros() < until; i++) {
-      const k = i % chunks.length
-      for (const l of lines[k]!) JSON.parse(l)
-      records += lines[k]!.length
-      bytes += bytesPer[k]!
+      const c = chunks[i % chunks.length]!
+      const lines = decode ? c.body.toString('utf8').split('\n') : decoded[i % chunks.length]!
+      for (const l of lines) if (l) JSON.parse(l)
+      records += c.records
+      bytes += c.body.length
     }
     return { records, bytes }
   }
-  spin(nowMicros() + 0.5e6) // warm-up
-  const t0 = nowMicros()
-  const r = spin(t0 + seconds * 1e6)
-  const el = (nowMicros() - t0) / 1e6
-  return { recordsPerSec: r.records / el, mbPerSec: r.bytes / el / 1e6 }
+  const measure = (decode: boolean): { records: number; bytes: number; el: number } => {
+    spin(nowMicros() + 0.5e6, decode) // warm-up
+    const t0 = nowMicros()
+    const r = spin(t0 + seconds * 1e6, decode)
+    return { ...r, el: (nowMicros() - t0) / 1e6 }
+  }
+  const pre = measure(false)
+  const r = measure(true)
+  return { recordsPerSec: r.records / r.el, mbPerSec: r.bytes / r.el / 1e6, preDecoded: pre.records / pre.el }
 }
 
 // --- report ---
@@ -367,14 +375,19 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
   return out
 }
 
-function machine(loadBefore: number[], loadAfter: number[]): string {
+function machine(loadBefore: number[], loadAfter: number[], ceil?: { preDecoded: number }): string {
   const cpus = os.cpus()
   const f = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ')
   return [
     `- CPU: ${cpus[0]?.model ?? 'unknown'}, ${cpus.length} cores (${os.availableParallelism()} available)`,
     `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; ${os.type()} ${os.release()}`,
     `- date: ${new Date().toISOString()}; load average (1, 5, 15 min) before: ${f(loadBefore)}, after: ${f(loadAfter)}`,
-    `- run: \`npm run bench${quick ? ' -- --quick' : ''}\`; chunks of ${PER_CHUNK} NDJSON records (600–900 bytes, 1/3 denied to the listener), keep-alive HTTP`,
+    `- run: \`npm run bench${quick ? ' -- --quick' : ''}${relayFlags.length ? ` --relay-flags="${relayFlags.join(' ')}"` : ''}${relayLimitsArg ? ` --relay-limits='${relayLimitsArg}'` : ''}\`; chunks of ${PER_CHUNK} NDJSON records (600–900 bytes, 1/3 denied to the listener), keep-alive HTTP`,
+    ...(ceil
+      ? [
+          `- parse-only ceiling = decode + split + JSON.parse of the chunk bytes; JSON.parse of pre-decoded lines alone: ${kps(ceil.preDecoded)} records/s`,
+        ]
+      : []),
   ].join('\n')
 }
 
@@ -409,9 +422,13 @@ for (const s of scenarios) {
   console.error(`running ${s.key} (${s.seconds} s) …`)
   outs.push(await run(s))
 }
-const block = [machine(loadBefore, os.loadavg()), '', table(ceil, outs), '', ...verdicts(ceil, outs)].join(
-  '\n',
-)
+const block = [
+  machine(loadBefore, os.loadavg(), ceil),
+  '',
+  table(ceil, outs),
+  '',
+  ...verdicts(ceil, outs),
+].join('\n')
 console.log(block)
 if (profileDir) console.log(`relay CPU profiles in ${profileDir}`)
 if (write) writeDoc(block)

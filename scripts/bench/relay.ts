@@ -7,11 +7,12 @@ import { Registry } from 'prom-client'
 import { ingestPath, streamPath } from '../../controller/api/logtap.ts'
 import { tapCredential } from '../../controller/core/credential.ts'
 import type { TapDirectory, TapInfo } from '../../controller/core/tap-directory.ts'
+import type { RelayLimits } from '../../controller/relay/options.ts'
 import { startRelay } from '../../controller/relay/server.ts'
 import { BENCH_TOKEN, cpuMs, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
 import { BENCH_USER } from './records.ts'
 
-const p = params<{ deadlineSeconds: number }>()
+const p = params<{ deadlineSeconds: number; limits?: Partial<RelayLimits> }>()
 guard(p.deadlineSeconds * 1000)
 
 const tap: TapInfo = { namespace: 'bench', name: 'tap', uid: randomUUID(), replay: 1000, deleting: false }
@@ -30,6 +31,7 @@ const relay = await startRelay({
     authenticate: async (token) => (token === BENCH_TOKEN ? { username: BENCH_USER, groups: [] } : null),
     mayGetTap: async (user) => user.username === BENCH_USER,
   },
+  ...(p.limits ? { limits: p.limits } : {}),
   host: '127.0.0.1',
   ingestPort: 0,
   streamPort: 0,
