@@ -107,6 +107,11 @@ export function fromRefusal(status: number, body: string): K8stailError {
   return connectionError(text)
 }
 
+// True when the body is the API server's own Status (not an answer relayed from the relay).
+export function isKubernetesStatus(body: string): boolean {
+  return parseJson(body)?.kind === 'Status'
+}
+
 interface RefusalJson extends Partial<RefusalBody> {
   kind?: string
   message?: string

@@ -2,6 +2,9 @@
 // ~/.kube/config or the in-cluster config; --context picks a context. The credentials of the chosen
 // user (token, exec plugin, OIDC, client certificate) go on every request, including the WebSocket
 // handshake through the API server proxy, and TLS is verified against the kubeconfig CA.
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import type { ClientOptions } from 'ws'
 import { connectionError, usageError } from './errors.ts'
@@ -13,11 +16,21 @@ export interface KubeconfigOptions {
 
 export function loadKubeConfig(o: KubeconfigOptions): KubeConfig {
   const kc = new KubeConfig()
+  // client-node silently falls back to http://localhost:8080 when it finds nothing; kubectl refuses.
+  const defaultFile = join(homedir(), '.kube', 'config')
+  if (
+    !o.kubeconfig &&
+    !process.env.KUBECONFIG &&
+    !process.env.KUBERNETES_SERVICE_HOST &&
+    !existsSync(defaultFile)
+  ) {
+    throw connectionError('no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config')
+  }
   try {
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig)
     else kc.loadFromDefault()
   } catch (err) {
-    const where = o.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config'
+    const where = o.kubeconfig ?? process.env.KUBECONFIG ?? defaultFile
     throw connectionError(`cannot load kubeconfig ${where}: ${(err as Error).message}`, err)
   }
   if (o.context) {
@@ -29,10 +42,8 @@ export function loadKubeConfig(o: KubeconfigOptions): KubeConfig {
     }
     kc.setCurrentContext(o.context)
   }
-  const cluster = kc.getCurrentCluster()
-  // loadFromDefault falls back to http://localhost:8080 when it finds nothing: kubectl refuses that too.
-  if (!cluster || (kc.getContexts().length === 0 && !process.env.KUBERNETES_SERVICE_HOST)) {
-    throw connectionError('no kubeconfig found: set KUBECONFIG or pass --kubeconfig')
+  if (!kc.getCurrentCluster()) {
+    throw connectionError('the kubeconfig has no current context with a cluster (use --context)')
   }
   return kc
 }

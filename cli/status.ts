@@ -25,7 +25,11 @@ export function describeTap(tap: LogTap): TapState {
   if (ready?.status === 'True') return { state: 'ready', text: ready.message || 'ready' }
   const flow = get(Conditions.FlowFound)
   if (flow?.status === 'False') {
-    return { state: 'not-found', text: `${flow.reason}${flow.message ? `: ${flow.message}` : ''}` }
+    // FlowNotFound: the controller would wait for the flow; a user at a terminal wants to know now.
+    const text = `${flow.reason}${flow.message ? `: ${flow.message}` : ''}`
+    return flow.reason === 'FlowNotFound'
+      ? { state: 'not-found', text }
+      : { state: 'failed', text: `FlowFound ${text}` }
   }
   const failed = conditions.find((c) => c.status === 'False' && FAILURE_REASON.test(c.reason))
   if (failed)
@@ -81,9 +85,11 @@ export async function waitForReady(namespace: string, name: string, d: WaitDeps)
     }
   }
   const spinner = d.isTTY ? setInterval(render, 100) : undefined
+  let cleared = false
   const clearLine = () => {
     clearInterval(spinner)
-    if (d.isTTY) d.stderr.write('\r\x1b[2K')
+    if (d.isTTY && !cleared) d.stderr.write('\r\x1b[2K')
+    cleared = true
   }
   try {
     for (;;) {

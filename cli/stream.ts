@@ -11,7 +11,13 @@ import {
   type StreamMessage,
   StreamParamHeaders,
 } from '../controller/api/stream.ts'
-import { connectionError, forbiddenError, fromRefusal, type K8stailError } from './errors.ts'
+import {
+  connectionError,
+  forbiddenError,
+  fromRefusal,
+  isKubernetesStatus,
+  type K8stailError,
+} from './errors.ts'
 import { displayUrl, withStreamQuery } from './proxy-url.ts'
 
 export interface StreamOptions {
@@ -26,6 +32,9 @@ export interface StreamOptions {
   backoffInitialMs?: number
   backoffMaxMs?: number
   giveUpAfterMs?: number // stop reconnecting after failing this long without a working connection
+  // A relay 404 (unknown tap) is retried this long before the first connection: the relay learns
+  // new taps from an informer, a moment after they exist. After a connection, 30s (relay restart).
+  notFoundGraceMs?: number
   random?: () => number
 }
 
@@ -199,6 +208,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
   let attempt = 0
   let failingSince: number | undefined
   let lastError: K8stailError | undefined
+  let notFoundSince: number | undefined
 
   const onFrame = (frame: Buffer) => {
     let msg: StreamMessage
@@ -225,7 +235,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       // Reported by the caller: dimmed in pretty output, on stderr otherwise (see droppedNotice).
       state = { ...state, lastSeq: Math.max(state.lastSeq, msg.toSeq) }
     } else if (msg.type === 'status') {
-      h.notice(`relay: ${msg.message || msg.phase}`)
+      // 'deleted' is followed by close 4004, which the caller reports.
+      if (msg.phase !== 'deleted') h.notice(`relay: ${msg.message || msg.phase}`)
     } else if (msg.type === 'skipped') {
       h.notice(`relay skipped ${msg.count} malformed lines`)
     }
@@ -246,6 +257,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         everOpened = true
         attempt = 0
         failingSince = undefined
+        notFoundSince = undefined
         h.debug?.(`connected to ${where}`)
       },
       onFrame,
@@ -258,8 +270,12 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
     if (out.kind === 'refused') {
       failure = fromRefusal(out.status, out.body)
       why = failure.message
-      // Gateway errors while the relay (re)starts are transient; 4xx are answers.
-      retryable = out.status >= 500
+      // Gateway errors while the relay (re)starts are transient; so is the relay not knowing a
+      // tap yet (404 from the relay itself, not from the API server) for a short grace period.
+      const relayNotFound = out.status === 404 && !isKubernetesStatus(out.body)
+      notFoundSince ??= relayNotFound ? Date.now() : undefined
+      const grace = everOpened ? 30_000 : (o.notFoundGraceMs ?? 0)
+      retryable = out.status >= 500 || (relayNotFound && Date.now() - notFoundSince! < grace)
     } else if (out.kind === 'closed') {
       if (out.code === CloseCodes.TapDeleted) return 'tap-deleted'
       if (out.code === CloseCodes.Unauthorized || out.code === CloseCodes.Forbidden) {
@@ -275,7 +291,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       retryable = out.opened || everOpened
     }
 
-    if (!o.reconnect || !retryable) throw failure
+    // --no-reconnect: no second connection once one worked; getting the first one may still wait.
+    if (!retryable || (!o.reconnect && everOpened)) throw failure
     const now = Date.now()
     failingSince ??= now
     if (now - failingSince > giveUpMs) throw lastError ?? failure

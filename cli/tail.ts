@@ -19,7 +19,10 @@ export interface TailDeps {
   signal: AbortSignal // Ctrl-C, SIGTERM
   kubeConfig?: (o: TailOptions) => KubeConfig // default: kubectl-like loading
   stream?: Partial<
-    Pick<StreamOptions, 'pingIntervalMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'giveUpAfterMs'>
+    Pick<
+      StreamOptions,
+      'pingIntervalMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'giveUpAfterMs' | 'notFoundGraceMs'
+    >
   >
   pollMs?: number
   cleanupTimeoutMs?: number
@@ -106,6 +109,8 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
     }
     const end = await streamTap(
       {
+        // A tap we just created may be a moment ahead of the relay's view of taps.
+        notFoundGraceMs: session ? 15_000 : 0,
         ...d.stream,
         url,
         token,

@@ -35,7 +35,8 @@ export async function startProgram(
   cfg: ProgramConfig,
   kc: KubeConfig,
   logger: Logger,
-  extra: { limits?: Partial<RelayLimits>; sweepIntervalMs?: number } = {},
+  // watchNamespace: reconcile only that namespace's LogTaps (tests sharing one cluster; default all).
+  extra: { limits?: Partial<RelayLimits>; sweepIntervalMs?: number; watchNamespace?: string } = {},
 ): Promise<Program> {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'log_socket_' })
@@ -50,6 +51,7 @@ export async function startProgram(
     ingestKey: cfg.ingestKey,
     leaderElection: cfg.leaderElect ? { namespace: cfg.namespace, identity: cfg.identity } : false,
     ...(extra.sweepIntervalMs ? { sweepIntervalMs: extra.sweepIntervalMs } : {}),
+    ...(extra.watchNamespace ? { namespace: extra.watchNamespace } : {}),
   })
   let relay: RunningRelay
   try {

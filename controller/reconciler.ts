@@ -7,7 +7,7 @@ import { type Action, type ControllerStatus, type DesiredConfig, desired } from 
 import { parseKey } from './core/naming.ts'
 import { describeRef, isDeleting, jsonEqual, type KObject } from './core/objects.ts'
 import type { LeaseInfo } from './core/session.ts'
-import { execute, NotYet, type PassContext } from './k8s/actions.ts'
+import { execute, NotYet, type PassContext, prefetch } from './k8s/actions.ts'
 import { type Api, errorText, isConflict, isNotFound } from './k8s/api.ts'
 import type { EventRecorder } from './k8s/events.ts'
 import type { Informer } from './k8s/informers.ts'
@@ -72,10 +72,14 @@ export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result 
     ClusterFlow: d.caches.clusterFlows,
     LogTap: d.caches.taps,
   }
-  const ctx: PassContext = { applied: new Map(), cached: (kind, n) => byKind[kind].get(n, namespace) }
+  const ctx: PassContext = {
+    applied: new Map(),
+    cached: (kind, n) => byKind[kind].get(n, namespace),
+    prefetched: new Map(),
+  }
+  prefetch(d.api, ctx, want.actions)
 
-  for (const action of want.actions) {
-    await d.beforeAction?.(key, action)
+  const step = async (action: Action) => {
     try {
       const r = await execute(d.api, ctx, namespace, name, tap, action)
       d.metrics.actions.inc({ action: action.type })
@@ -96,12 +100,33 @@ export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result 
       } else {
         const message = `${action.type} failed: ${errorText(err)}`
         log.warn({ action: action.type, err: errorText(err) }, 'Reconcile step failed')
-        if (tap && !isDeleting(tap)) {
-          void d.events.record(tap, 'Warning', 'ReconcileFailed', message)
-        }
+        if (tap && !isDeleting(tap)) void d.events.record(tap, 'Warning', 'ReconcileFailed', message)
       }
       throw err
     }
+  }
+
+  // Steps run in order. The one exception: the tap's finalizer and the creation of its Output do
+  // not depend on each other (only the ref that follows needs both), so they overlap.
+  const actions = want.actions
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i] as Action
+    await d.beforeAction?.(key, action)
+    const next = actions[i + 1]
+    if (action.type === 'AddTapFinalizer' && next?.type === 'ApplyOutput') {
+      const first = step(action)
+      try {
+        await d.beforeAction?.(key, next)
+      } catch (err) {
+        await first.catch(() => {})
+        throw err
+      }
+      const results = await Promise.allSettled([first, step(next)])
+      for (const r of results) if (r.status === 'rejected') throw r.reason
+      i++
+      continue
+    }
+    await step(action)
   }
 
   if (tap && want.status) await writeStatus(tap, want.status, d, log)

@@ -149,6 +149,43 @@ t.test('SIGTERM: same clean exit as Ctrl-C', async (t) => {
   t.same(await sessionTaps(), [], 'the LogTap is deleted')
 })
 
+t.test(
+  'through the proxy: a dropped connection resumes, a relay restart is survived and reported',
+  async (t) => {
+    const before = relay.connections.length
+    const run = k8stail([`${ns}/flow1`])
+    await until(
+      'the stream to open',
+      () => relay.connections.length > before && relay.listeners(relay.connections.at(-1)!.tap) === 1,
+    )
+    const tap = relay.connections.at(-1)!.tap
+    const rec = (n: number) => `{"n":${n}}`
+    relay.post(tap, rec(1))
+    await until('record 1', () => run.stdout().toString().includes(rec(1)))
+
+    relay.cut()
+    relay.post(tap, rec(2)) // kept by the relay while we are away
+    await until(
+      'the resumed stream',
+      () => relay.connections.length > before + 1 && relay.listeners(tap) === 1,
+    )
+    const resumed = relay.connections.at(-1)!
+    t.equal(resumed.headers['x-log-socket-since'], '1', 'resume point sent as a header through the proxy')
+    t.equal(resumed.query.get('since'), '1')
+    await until('record 2', () => run.stdout().toString().includes(rec(2)))
+
+    await relay.bounce(1500) // the proxy answers 503 meanwhile
+    await until('the stream after the restart', () => relay.listeners(tap) === 1, 60_000)
+    relay.post(tap, rec(3))
+    await until('record 3', () => run.stdout().toString().includes(rec(3)))
+    run.child.kill('SIGINT')
+    t.equal(await run.exit, ExitCodes.Ok)
+    t.equal(run.stdout().toString(), `${rec(1)}\n${rec(2)}\n${rec(3)}\n`, 'every record once')
+    t.match(run.stderr(), /reconnected; nothing missed/)
+    t.match(run.stderr(), /reconnected to a restarted relay; 0 records may be missing/)
+  },
+)
+
 t.test('wrong token: the relay refusal, one line, exit 4, cleaned up', async (t) => {
   const run = k8stail([`${ns}/flow1`, '-t', 'not-a-token'])
   t.equal(await run.exit, ExitCodes.Forbidden)

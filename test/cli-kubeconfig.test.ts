@@ -75,6 +75,25 @@ t.test('--kubeconfig and --context', async (t) => {
     message: '--context: no context "nope" in the kubeconfig (known: token, exec, oidc, cert)',
     exitCode: ExitCodes.Usage,
   })
+  const saved = {
+    HOME: process.env.HOME,
+    KUBECONFIG: process.env.KUBECONFIG,
+    K: process.env.KUBERNETES_SERVICE_HOST,
+  }
+  process.env.HOME = mkdtempSync(join(tmpdir(), 'k8stail-home-'))
+  delete process.env.KUBECONFIG
+  delete process.env.KUBERNETES_SERVICE_HOST
+  t.teardown(() => {
+    process.env.HOME = saved.HOME
+    if (saved.KUBECONFIG !== undefined) process.env.KUBECONFIG = saved.KUBECONFIG
+    if (saved.K !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved.K
+  })
+  t.throws(() => loadKubeConfig({}), {
+    message: 'no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config',
+    exitCode: ExitCodes.Connection,
+  })
+  process.env.KUBECONFIG = file
+  t.equal(loadKubeConfig({}).getCurrentContext(), 'token', 'KUBECONFIG is read')
   t.throws(() => loadKubeConfig({ kubeconfig: join(tmpdir(), 'does-not-exist') }), {
     message: /^cannot load kubeconfig .*does-not-exist/,
     exitCode: ExitCodes.Connection,

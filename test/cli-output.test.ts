@@ -73,12 +73,15 @@ t.test('json: the envelopes as received', async (t) => {
 })
 
 t.test('pretty without colour', async (t) => {
-  const text = run('pretty').out.toString()
+  const raw = run('pretty').out.toString()
+  const lines = raw.split('\n')
+  t.match(lines[1], /^\d\d:\d\d:\d\d\.\d\d\d shop\/api-1 /, 'a record without a time shows when it arrived')
+  const text = [lines[0], lines[1]!.replace(/^\S+/, 'ARRIVED'), ...lines.slice(2)].join('\n')
   t.equal(
     text,
     [
       '05:00:01.123 shop/web-7d9f/nginx GET /healthz 200',
-      '--:--:--.--- shop/api-1 café / naïve ✓',
+      'ARRIVED shop/api-1 café / naïve ✓',
       '05:00:01.500 ops/db-0/pg error: disk full',
       '! Permission denied to access vault-0 logs for system:serviceaccount:shop:viewer (3 records)',
       '! 7 records may be missing (slow-consumer, seq 5-11)',

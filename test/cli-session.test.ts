@@ -5,8 +5,9 @@ import { CoordinationV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@ku
 import t from 'tap'
 import { ExitCodes, K8stailError } from '../cli/errors.ts'
 import { createSession } from '../cli/session.ts'
+import { waitForReady } from '../cli/status.ts'
 import { API_VERSION, GROUP, KIND, type LogTap, PLURAL, VERSION } from '../controller/api/logtap.ts'
-import { ensureLogTapCrd } from './support/cli-cluster.ts'
+import { controllerStandIn, ensureLogTapCrd } from './support/cli-cluster.ts'
 import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
@@ -107,3 +108,75 @@ t.test('allowed to create LogTaps but not Leases: the tap is removed again', asy
   }
   t.same(list.items, [], 'no LogTap left behind')
 })
+
+t.test(
+  'waiting for Ready: a spinner on a terminal, plain lines otherwise, the reason on failure',
+  async (t) => {
+    const ns = await c.newNamespace('k8stail-wait')
+    const spec = { namespace: ns, flowKind: 'Flow' as const, leaseDurationSeconds: 30 }
+    const good = await createSession({ ...spec, flowName: 'flow1' }, { kc: c.kc })
+    const bad = await createSession({ ...spec, flowName: 'missing' }, { kc: c.kc })
+    t.teardown(() => Promise.all([good.close(), bad.close()]))
+
+    const tty: string[] = []
+    const plain: string[] = []
+    const wait = (name: string, out: string[], isTTY: boolean) =>
+      waitForReady(ns, name, {
+        kc: c.kc,
+        stderr: { write: (s: string) => out.push(s) },
+        isTTY,
+        signal: new AbortController().signal,
+        pollMs: 100,
+      })
+    const ttyWait = wait(good.name, tty, true)
+    const plainWait = wait(good.name, plain, false)
+    const badWait = wait(bad.name, [], false).catch((e: unknown) => e)
+    await sleep(1200) // no controller yet: the user is told so
+    const standIn = controllerStandIn(
+      c.kc,
+      ns,
+      async (_k, name) => name === 'flow1',
+      () => {},
+    )
+    t.teardown(() => standIn.stop())
+    t.equal(await ttyWait, true)
+    t.equal(await plainWait, true)
+
+    const ESC = String.fromCharCode(27)
+    t.ok(
+      tty.some((s) => s.startsWith(`\r${ESC}[2K⠋ ${ns}/${good.name}: waiting for the log-socket controller`)),
+      'spinner line',
+    )
+    t.match(tty.at(-1), new RegExp(`^k8stail: ${ns}/${good.name} ready after \\d+s; streaming\\n$`))
+    t.equal(
+      plain[0],
+      `k8stail: ${ns}/${good.name}: waiting for the log-socket controller to pick up the tap (0s)\n`,
+    )
+    t.notOk(
+      plain.some((s) => s.includes(ESC)),
+      'no escape codes without a terminal',
+    )
+    t.match(plain.at(-1), /ready after \d+s; streaming/)
+
+    const err = (await badWait) as K8stailError
+    t.equal(err.exitCode, ExitCodes.NotFound)
+    t.equal(err.message, `flow not found: FlowNotFound: Flow ${ns}/missing does not exist`)
+
+    // Deleted while waiting (e.g. by someone else): a tap failure.
+    standIn.stop()
+    await sleep(400) // its last round is over
+    const gone = await createSession({ ...spec, flowName: 'flow2' }, { kc: c.kc })
+    const goneWait = wait(gone.name, [], false).catch((e: unknown) => e)
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: ns,
+      name: gone.name,
+    })
+    const goneErr = (await goneWait) as K8stailError
+    t.equal(goneErr.exitCode, ExitCodes.TapFailed)
+    t.match(goneErr.message, /was deleted while waiting for it|is being deleted/)
+    await gone.close()
+  },
+)

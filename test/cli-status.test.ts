@@ -53,6 +53,33 @@ t.test('conditions to a state and a line', async (t) => {
   t.same(
     describeTap(
       tap([
+        {
+          type: 'FlowFound',
+          status: 'False',
+          reason: 'WrongNamespace',
+          message: 'not the control namespace',
+        },
+      ]),
+    ),
+    { state: 'failed', text: 'FlowFound WrongNamespace: not the control namespace' },
+    'a flow that exists in the wrong place is a failure, not "not found"',
+  )
+  // The controller's progress reasons (controller/core/desired.ts) are waiting, its dead ends failures.
+  for (const reason of [
+    'WaitingForFlow',
+    'WaitingForOutput',
+    'PreviousOutputTerminating',
+    'OutputDeleting',
+    'MirrorDeleting',
+  ]) {
+    t.equal(describeTap(tap([{ type: 'Ready', status: 'False', reason }])).state, 'waiting', reason)
+  }
+  for (const reason of ['NameConflict', 'MirrorUnsupported']) {
+    t.equal(describeTap(tap([{ type: 'Ready', status: 'False', reason }])).state, 'failed', reason)
+  }
+  t.same(
+    describeTap(
+      tap([
         { type: 'FlowFound', status: 'True', reason: 'Found' },
         { type: 'Attached', status: 'False', reason: 'PatchFailed', message: 'flow is immutable' },
       ]),

@@ -153,6 +153,44 @@ t.test('refused upgrade: HTTP status and reason on one line, no retry', async (t
   t.equal(relay.connections.length, 0)
 })
 
+t.test('a tap the relay does not know yet: retried within the grace period, then refused', async (t) => {
+  const relay = await startFakeRelay({ token: TOKEN, taps: [] })
+  t.teardown(() => relay.close())
+  const stdout = sink()
+  const stderr = sink()
+  const cmd = createTailCommand({
+    stdout,
+    stderr,
+    signal: new AbortController().signal,
+    env: {},
+    stream: { backoffInitialMs: 100, backoffMaxMs: 200, notFoundGraceMs: 1000 },
+  })
+  const rawArgs = [
+    'shop/flow1',
+    '--listen-addr',
+    relay.url,
+    '--attach',
+    'shared',
+    '-t',
+    TOKEN,
+    '--count',
+    '1',
+  ]
+  const done = runCommand(cmd, { rawArgs }).then((r) => r.result as number)
+  await sleep(300)
+  relay.addTap(TAP) // the relay's informer catches up
+  await until('connection', () => relay.listeners(TAP) === 1)
+  relay.post(TAP, rec(1))
+  t.equal(await done, ExitCodes.Ok)
+  t.equal(stdout.text(), `${rec(1)}\n`)
+  t.match(stderr.text(), /HTTP 404 not-found: no LogTap shop\/shared; reconnecting in/)
+
+  const started = Date.now()
+  const { result } = await runCommand(cmd, { rawArgs: [...rawArgs.slice(0, 4), 'never', '-t', TOKEN] })
+  t.equal(result, ExitCodes.NotFound, 'still unknown after the grace period')
+  t.ok(Date.now() - started >= 1000)
+})
+
 t.test('a relay that vanished is detected, not waited for forever', async (t) => {
   const relay = await startFakeRelay({ token: TOKEN, taps: [TAP], autoPong: false })
   t.teardown(() => relay.close())

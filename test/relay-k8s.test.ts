@@ -177,6 +177,13 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
   })
   const posts = await sender.until(`Output/${ns}/tap-out`, 4)
   await sender.stop()
+  await custom.deleteNamespacedCustomObject({
+    group: 'logging.banzaicloud.io',
+    version: 'v1beta1',
+    namespace: ns,
+    plural: 'outputs',
+    name: 'tap-out',
+  })
   const settled = sender.posts.filter((p) => p.status === 200)
   t.ok(settled.length >= 4, 'chunks accepted with 200')
   t.equal(sender.posts.length, settled.length, 'no chunk refused')
@@ -234,4 +241,59 @@ t.test('deleting the LogTap closes its streams with 4004', async (t) => {
   await custom.deleteNamespacedCustomObject({ ...g, name: 'short' })
   t.same(await client.closed, { code: 4004, reason: 'tap deleted' })
   t.equal(taps.get(ns, 'short'), undefined)
+})
+
+t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t) => {
+  await custom.createNamespacedCustomObject({ ...g, body: tapObject('ctap') })
+  const ctap = await until('the informer to see ctap', () => taps.get(ns, 'ctap'))
+  const mine = await connect(r.streamUrl(ctap), viewer)
+  const other = await connect(r.streamUrl(tap), viewer)
+  const relayService = `http://log-socket-relay.${ns}.svc:10000`
+  const sender = await startFluentdSender({
+    kc: c.kc,
+    namespace: ns,
+    activationDelayMs: 200,
+    flushIntervalMs: 100,
+    recordsPerChunk: 3,
+    pods: samplePods(ns).slice(0, 1), // checkout: rbac/policy allow
+    resolve: (u) => u.replace(relayService, r.relay.addresses.ingest),
+  })
+  t.teardown(() => sender.stop())
+  await custom.createNamespacedCustomObject({
+    group: 'logging.banzaicloud.io',
+    version: 'v1beta1',
+    namespace: ns,
+    plural: 'clusteroutputs',
+    body: {
+      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      kind: 'ClusterOutput',
+      metadata: { name: 'ctap-out', namespace: ns },
+      spec: {
+        http: {
+          endpoint: `${relayService}${ingestPath(ns, 'ctap')}`,
+          headers: { [INGEST_TOKEN_HEADER]: r.credential(ctap) },
+        },
+      },
+    },
+  })
+  const posts = await sender.until(`ClusterOutput/${ns}/ctap-out`, 2)
+  await sender.stop()
+  const lines = sender.posts
+    .filter((p) => p.output === `ClusterOutput/${ns}/ctap-out`)
+    .flatMap((p) => p.lines)
+  await mine.until(() => mine.records().length === lines.length)
+  t.same(
+    mine.records().map((x) => x.raw),
+    lines,
+    'NDJSON records byte for byte',
+  )
+  t.ok(posts.length >= 2)
+  await new Promise((f) => setTimeout(f, 200))
+  t.same(
+    other.messages.filter((m) => m.type !== 'hello'),
+    [],
+    'the other tap saw none of them',
+  )
+  mine.ws.close()
+  other.ws.close()
 })

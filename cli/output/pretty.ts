@@ -53,7 +53,9 @@ export interface PrettyParts {
   message: string
 }
 
-export function prettyParts(record: unknown, fields?: string[][]): PrettyParts {
+// `arrived`: when the record reached us, shown when the record carries no time of its own
+// (containerd records do not: fluent-bit's cri parser consumes it as the event time).
+export function prettyParts(record: unknown, fields?: string[][], arrived?: Date): PrettyParts {
   const r =
     typeof record === 'object' && record !== null && !Array.isArray(record)
       ? (record as Record<string, unknown>)
@@ -62,7 +64,8 @@ export function prettyParts(record: unknown, fields?: string[][]): PrettyParts {
   const ns = str(k.namespace_name) ?? '-'
   const pod = str(k.pod_name) ?? '-'
   const container = str(k.container_name)
-  const time = formatTime(TIME_KEYS.map((key) => r[key]).find((v) => v !== undefined))
+  const own = TIME_KEYS.map((key) => r[key]).find((v) => v !== undefined)
+  const time = formatTime(own ?? arrived?.getTime())
   let message: string
   if (fields) {
     message = fields.map((p) => `${p.join('.')}=${show(lookup(record, p))}`).join(' ')
@@ -85,7 +88,7 @@ export function prettyPrinter(out: Sink, o: PrinterOptions): Printer {
   return (msg, frame) => {
     if (msg.type === 'record') {
       if (!selected(recordBytes(frame).toString(), o)) return false
-      const p = prettyParts(msg.record, o.fields)
+      const p = prettyParts(msg.record, o.fields, new Date())
       out.write(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
       return true
     }

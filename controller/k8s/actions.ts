@@ -63,6 +63,21 @@ function addFinalizerOps(cur: KObject, finalizer: string): JsonPatchOp[] | null 
 export interface PassContext {
   applied: Map<string, KObject>
   cached(kind: ObjRef['kind'] | 'LogTap', name: string): KObject | undefined
+  // Live reads started early, in parallel with earlier steps (see prefetch()).
+  prefetched: Map<string, Promise<KObject | undefined>>
+}
+
+// Starts the live reads that the create steps of this pass will need, so they overlap with the
+// steps before them instead of adding a round trip each.
+export function prefetch(api: Api, ctx: PassContext, actions: readonly Action[]): void {
+  for (const a of actions) {
+    if ((a.type === 'ApplyOutput' || a.type === 'ApplyMirrorFlow') && !a.existingUid) {
+      const o = a.object
+      const p = api.get(o.kind as ObjRef['kind'], o.metadata.namespace ?? '', o.metadata.name ?? '')
+      p.catch(() => {}) // awaited (and its error surfaced) by the step itself, if it runs
+      ctx.prefetched.set(`${o.kind}/${o.metadata.name}`, p)
+    }
+  }
 }
 
 async function requireLiveOutput(api: Api, ctx: PassContext, output: ObjRef, tapUid: string): Promise<void> {
@@ -75,12 +90,14 @@ async function requireLiveOutput(api: Api, ctx: PassContext, output: ObjRef, tap
 }
 
 // Live object at the target name: its uid if it is ours; NotYet if someone else's.
-async function liveUidFor(api: Api, obj: KObject, tapUid: string): Promise<string | undefined> {
-  const live = await api.get(
-    obj.kind as ObjRef['kind'],
-    obj.metadata.namespace ?? '',
-    obj.metadata.name ?? '',
-  )
+async function liveUidFor(
+  api: Api,
+  ctx: PassContext,
+  obj: KObject,
+  tapUid: string,
+): Promise<string | undefined> {
+  const live = await (ctx.prefetched.get(`${obj.kind}/${obj.metadata.name}`) ??
+    api.get(obj.kind as ObjRef['kind'], obj.metadata.namespace ?? '', obj.metadata.name ?? ''))
   if (!live) return undefined
   if (!ownedByUid(live, tapUid)) throw new NotYet(`${obj.kind} ${obj.metadata.name} exists and is not ours`)
   return live.metadata.uid
@@ -97,20 +114,26 @@ export async function execute(
   const tapUid = tap?.metadata.uid ?? ''
   switch (a.type) {
     case 'AddTapFinalizer': {
+      let going = false
       const r = await api.patchFresh(
         'LogTap',
         ns,
         name,
-        (cur) => (cur.metadata.uid === tapUid ? addFinalizerOps(cur, FINALIZER_TAP) : null),
+        (cur) => {
+          going = cur.metadata.uid !== tapUid || isDeleting(cur)
+          return going ? null : addFinalizerOps(cur, FINALIZER_TAP)
+        },
         tap,
       )
+      // Nothing may be created for a tap that is already going away: its teardown would not know.
+      if (r === 'gone' || going) throw new NotYet(`LogTap ${ns}/${name} is being deleted`)
       return r === 'patched' ? { did: 'Added finalizer' } : {}
     }
     case 'ApplyOutput':
     case 'ApplyMirrorFlow': {
       if (a.type === 'ApplyMirrorFlow') await requireLiveOutput(api, ctx, a.output, tapUid)
       // Never create over an object we did not see: a stale cache must not make us adopt one.
-      const uid = a.existingUid ?? (await liveUidFor(api, a.object, tapUid))
+      const uid = a.existingUid ?? (await liveUidFor(api, ctx, a.object, tapUid))
       const applied = await api.apply(a.object, uid)
       ctx.applied.set(`${a.object.kind}/${applied.metadata.name}`, applied)
       const verb = uid ? 'Updated' : 'Created'

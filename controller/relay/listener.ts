@@ -69,10 +69,6 @@ export class Listener {
     this.#highWater = highWater
   }
 
-  get closed(): boolean {
-    return this.#closed
-  }
-
   markClosed(): void {
     this.#closed = true
   }

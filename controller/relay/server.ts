@@ -1,6 +1,11 @@
 // The relay's three listeners and their lifecycle. main.ts calls startRelay and, on SIGTERM,
 // `close()`: stop admitting, let in-flight ingest finish, send listeners what they can take and
-// close them with 1001 + reason, then shut the ops port.
+// close them with 1001 + reason, then shut the ops port. Wiring with the Kubernetes edges:
+//   const taps = k8sTapDirectory(kc, { logger }); void taps.start()
+//   const status = k8sStatusWriter(kc, { logger })
+//   const relay = await startRelay({ logger, registry, taps, ingestKey, auth: k8sAuth(kc),
+//                                   onStatus: status.sink, ready: () => leaderKnown })
+//   on SIGTERM: await relay.close(); await status.flush(); await status.stop(); taps.stop()
 import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import { CloseCodes } from '../api/stream.ts'
 import { createRelayContext, type RelayContext } from './context.ts'

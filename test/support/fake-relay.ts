@@ -112,6 +112,16 @@ export class FakeRelay {
     this.o.taps.push(tap)
   }
 
+  // A relay process restart: connections die, the port refuses for `downMs`, then a new epoch.
+  async bounce(downMs: number): Promise<void> {
+    const port = this.port
+    this.restart()
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    await new Promise((resolve) => setTimeout(resolve, downMs))
+    await new Promise<void>((resolve) => this.server.listen(port, this.o.host ?? '127.0.0.1', resolve))
+  }
+
   listeners(tap: string): number {
     return this.clients.get(tap)?.size ?? 0
   }

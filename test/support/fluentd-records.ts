@@ -70,13 +70,22 @@ export function containerdRecord(pod: FakePod, message: string): Record<string, 
   }
 }
 
+export type MessageFn = (pod: FakePod, i: number) => string
+
+const orderPlaced: MessageFn = (_pod, i) =>
+  JSON.stringify({ level: 'info', msg: 'order placed', order_id: `A-${i}`, n: i })
+
 // `n` records round-robin over `pods`, each message a JSON log line with a running counter.
-export function generateRecords(pods: FakePod[], n: number, start = 0): Record<string, unknown>[] {
+export function generateRecords(
+  pods: FakePod[],
+  n: number,
+  start = 0,
+  message: MessageFn = orderPlaced,
+): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = []
   for (let i = start; i < start + n; i++) {
     const pod = pods[i % pods.length]!
-    const message = JSON.stringify({ level: 'info', msg: 'order placed', order_id: `A-${i}`, n: i })
-    out.push(containerdRecord(pod, message))
+    out.push(containerdRecord(pod, message(pod, i)))
   }
   return out
 }

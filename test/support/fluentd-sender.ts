@@ -10,7 +10,7 @@ import {
   type KubernetesObject,
   makeInformer,
 } from '@kubernetes/client-node'
-import { encodeChunk, type FakePod, generateRecords, samplePods } from './fluentd-records.ts'
+import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './fluentd-records.ts'
 
 const LOGGING_GROUP = 'logging.banzaicloud.io'
 const LOGGING_VERSION = 'v1beta1'
@@ -37,6 +37,7 @@ export interface SenderOptions {
   recordsPerChunk?: number // default 10
   pods?: FakePod[] // default samplePods()
   resolve?: (url: string) => string // e.g. map an in-cluster Service URL to 127.0.0.1:<port>
+  message?: MessageFn // the log line of record i of a pod (default: "order placed" JSON)
 }
 
 export interface PostResult {
@@ -73,7 +74,7 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
 
   async function post(key: string, spec: HttpSpec, a: Active): Promise<void> {
     const pod = pods[nextPod++ % pods.length]!
-    const chunk = encodeChunk(generateRecords([pod], per, a.counter), {
+    const chunk = encodeChunk(generateRecords([pod], per, a.counter, o.message), {
       jsonArray: spec.json_array === true,
       compress: spec.compress === 'gzip' ? 'gzip' : 'text',
       ...(spec.headers ? { headers: spec.headers } : {}),
