@@ -42,6 +42,7 @@ export interface BenchPod {
   annotations?: Record<string, string>
   image: string
   imageDigest: string
+  containerId: string // docker_id: one container per pod here, so constant per pod (as in reality)
   denied: boolean // what the relay's RBAC decides for BENCH_USER (rbac.ts semantics)
 }
 
@@ -122,6 +123,7 @@ export function benchPods(count: number, seed = 7): BenchPod[] {
         : {}),
       image: `ghcr.io/acme/${app}:1.4.2`,
       imageDigest: `sha256:${hexOf(rnd, 64)}`,
+      containerId: hexOf(rnd, 64),
       denied: shape.denied,
     })
   }
@@ -144,7 +146,7 @@ export function benchRecord(pod: BenchPod, n: number, rnd: () => number, size: n
   // A logfmt application line; `detail` pads it.
   const head = `bench_ts=${'0'.repeat(TS_DIGITS)} level=${pick(rnd, LEVELS)} msg="${pick(rnd, MSGS)}"`
   const tail = ` status=${pick(rnd, [200, 200, 200, 201, 404, 500])} took=${Math.round(rnd() * 5000) / 10}ms n=${n}`
-  const id = hexOf(rnd, 64)
+  const id = pod.containerId
   const build = (message: string): string =>
     JSON.stringify({
       stream: n % 5 === 4 ? 'stderr' : 'stdout',
