@@ -1,0 +1,434 @@
+// npm run bench [-- --quick] [--only <scenario>] [--profile] [--write|--no-write]
+//
+// Measures the relay end to end over real sockets on 127.0.0.1 and prints one table with every
+// scenario side by side; a full run also rewrites the generated block of docs/benchmarks.md.
+// Each scenario gets fresh processes: the relay (scripts/bench/relay.ts), the stream clients
+// (scripts/bench/clients.ts) and the load generator (scripts/bench/loadgen.ts); all of them exit
+// by themselves when the scenario ends, when this process goes away, or at a deadline.
+import { type ChildProcess, fork } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Histogram } from './bench/histogram.ts'
+import type {
+  ClientsParams,
+  ClientsResult,
+  ClientsStop,
+  LoadgenParams,
+  LoadgenResult,
+  RelayReady,
+  RelayStats,
+} from './bench/protocol.ts'
+import { benchChunks, benchPods, nowMicros } from './bench/records.ts'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const flag = (name: string): boolean => args.includes(name)
+const quick = flag('--quick')
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+const profileDir = flag('--profile') ? path.join(os.tmpdir(), 'log-socket-bench-profiles') : undefined
+const write = flag('--write') || (!quick && !only && !flag('--no-write'))
+const PER_CHUNK = 1000
+// Relay limits overriding DEFAULT_LIMITS, e.g. --relay-limits='{"queueRecords":50000}'
+const relayLimitsArg = args.find((a) => a.startsWith('--relay-limits='))?.slice('--relay-limits='.length)
+const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<string, number>) : undefined
+// Extra Node/V8 flags for the relay process, e.g. --relay-flags=--max-old-space-size=96
+const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
+  .split(' ')
+  .filter(Boolean)
+
+interface Scenario {
+  key: string
+  title: string
+  rate: number // records/s offered; 0 = as fast as the relay answers
+  seconds: number
+  warmup: number
+  healthy: number
+  stalled: number
+  concurrency: number
+}
+
+const S = (full: number, short: number): number => (quick ? short : full)
+const scenarios: Scenario[] = [
+  {
+    key: 'max-1',
+    title: 'max, 1 listener',
+    rate: 0,
+    seconds: S(15, 4),
+    warmup: S(3, 1),
+    healthy: 1,
+    stalled: 0,
+    concurrency: 4,
+  },
+  {
+    key: 'max-10',
+    title: 'max, 10 listeners',
+    rate: 0,
+    seconds: S(15, 4),
+    warmup: S(3, 1),
+    healthy: 10,
+    stalled: 0,
+    concurrency: 4,
+  },
+  {
+    key: 'fixed-10k',
+    title: '10k/s, 1 listener',
+    rate: 10_000,
+    seconds: S(20, 5),
+    warmup: S(3, 1),
+    healthy: 1,
+    stalled: 0,
+    concurrency: 4,
+  },
+  {
+    key: 'fixed-20k',
+    title: '20k/s, 1 listener',
+    rate: 20_000,
+    seconds: S(20, 5),
+    warmup: S(3, 1),
+    healthy: 1,
+    stalled: 0,
+    concurrency: 4,
+  },
+  {
+    key: 'stalled-20k',
+    title: '20k/s, 1 + 1 stalled',
+    rate: 20_000,
+    seconds: S(60, 8),
+    warmup: S(5, 1),
+    healthy: 1,
+    stalled: 1,
+    concurrency: 4,
+  },
+].filter((s) => !only || s.key === only)
+
+function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
+  return fork(path.join(here, 'bench', file), [JSON.stringify(p)], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+}
+
+// The next IPC message of `type` from the child; rejects if it exits first.
+function next<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { type?: string }): void => {
+      if (m.type !== type) return
+      cleanup()
+      resolve(m as T)
+    }
+    const onExit = (code: number | null): void => {
+      cleanup()
+      reject(new Error(`${child.spawnargs[1]} exited (${code}) before sending ${type}`))
+    }
+    const cleanup = (): void => {
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+    }
+    child.on('message', onMessage)
+    child.on('exit', onExit)
+  })
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', () => resolve()))
+}
+
+interface Outcome {
+  s: Scenario
+  load: LoadgenResult
+  clients: ClientsResult
+  relay: RelayStats
+}
+
+async function run(s: Scenario): Promise<Outcome> {
+  const execArgv = profileDir
+    ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
+    : []
+  const relay = helper(
+    'relay.ts',
+    { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
+    ['--expose-gc', ...relayFlags, ...execArgv],
+  )
+  const children: ChildProcess[] = [relay]
+  try {
+    const ready = await next<RelayReady>(relay, 'ready')
+    const clients = helper('clients.ts', {
+      streamUrl: ready.streamUrl,
+      healthy: s.healthy,
+      stalled: s.stalled,
+    } satisfies ClientsParams)
+    children.push(clients)
+    await next(clients, 'ready')
+    const start = nowMicros() + 3e6 // the load generator builds its chunks meanwhile
+    const lp: LoadgenParams = {
+      ingestUrl: ready.ingestUrl,
+      credential: ready.credential,
+      rate: s.rate,
+      seconds: s.seconds,
+      measureFromSeconds: s.warmup,
+      concurrency: s.concurrency,
+      perChunk: PER_CHUNK,
+      startAtMicros: start,
+    }
+    clients.send({ type: 'window', fromMicros: start + s.warmup * 1e6, toMicros: start + s.seconds * 1e6 })
+    const loadgen = helper('loadgen.ts', lp)
+    children.push(loadgen)
+    const load = await next<LoadgenResult>(loadgen, 'result')
+    clients.send({
+      type: 'stop',
+      expectFrames: load.measuredRecords - load.deniedInWindow,
+    } satisfies ClientsStop)
+    const c = await next<ClientsResult>(clients, 'result')
+    relay.send({ type: 'stop' })
+    const stats = await next<RelayStats>(relay, 'stats')
+    await Promise.all(children.map(exited))
+    return { s, load, clients: c, relay: stats }
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill()
+  }
+}
+
+// The parse-only ceiling: the same record stream (the chunk bodies, as bytes) decoded, split into
+// lines and JSON.parse'd, in this process (one core, no I/O). `preDecoded` is JSON.parse alone.
+function ceiling(seconds: number): { recordsPerSec: number; mbPerSec: number; preDecoded: number } {
+  const chunks = benchChunks(benchPods(60), 16, PER_CHUNK)
+  const decoded = chunks.map((c) => c.body.toString('utf8').split('\n').filter(Boolean))
+  const spin = (until: number, decode: boolean): { records: number; bytes: number } => {
+    let records = 0
+    let bytes = 0
+    for (let i = 0; nowMicros() < until; i++) {
+      const c = chunks[i % chunks.length]!
+      const lines = decode ? c.body.toString('utf8').split('\n') : decoded[i % chunks.length]!
+      for (const l of lines) if (l) JSON.parse(l)
+      records += c.records
+      bytes += c.body.length
+    }
+    return { records, bytes }
+  }
+  const measure = (decode: boolean): { records: number; bytes: number; el: number } => {
+    spin(nowMicros() + 0.5e6, decode) // warm-up
+    const t0 = nowMicros()
+    const r = spin(t0 + seconds * 1e6, decode)
+    return { ...r, el: (nowMicros() - t0) / 1e6 }
+  }
+  const pre = measure(false)
+  const r = measure(true)
+  return { recordsPerSec: r.records / r.el, mbPerSec: r.bytes / r.el / 1e6, preDecoded: pre.records / pre.el }
+}
+
+// --- report ---
+
+const ms = (us: number): string => (us >= 100_000 ? (us / 1000).toFixed(0) : (us / 1000).toFixed(1))
+const kps = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0))
+
+interface Figures {
+  windowSec: number
+  ingestRate: number
+  ingestMBps: number
+  listenerMin: number // stream records/s served to the slowest healthy listener (frames + denied)
+  framesPerSec: number // record frames/s to the slowest healthy listener
+  lossPct: number // records the slowest healthy listener lost (dropped)
+  latency: Histogram
+  ingest: Histogram
+  peakRssMB: number
+  relayCpuPct: number
+  cpuPerRecordUs: number // relay CPU (after startup) per ingested record
+  stalledConnected: string
+}
+
+function figures(o: Outcome): Figures {
+  const { load, clients, relay } = o
+  const windowSec = (load.windowEndMicros - load.windowStartMicros) / 1e6
+  const expectedFrames = load.measuredRecords - load.deniedInWindow
+  const latency = new Histogram()
+  let minFrames = Number.POSITIVE_INFINITY
+  for (const h of clients.healthy) {
+    latency.merge(h.latency)
+    minFrames = Math.min(minFrames, h.records)
+  }
+  const share = expectedFrames > 0 ? minFrames / expectedFrames : 0
+  const elapsed = o.s.seconds + 3
+  return {
+    windowSec,
+    ingestRate: load.measuredRecords / windowSec,
+    ingestMBps: ((load.bytes / load.chunks) * (load.measuredRecords / PER_CHUNK)) / windowSec / 1e6,
+    listenerMin: (share * load.measuredRecords) / windowSec,
+    framesPerSec: minFrames / windowSec,
+    lossPct: (1 - share) * 100,
+    latency,
+    ingest: Histogram.from(load.ingest),
+    peakRssMB: Math.max(relay.peakRssBytes, relay.maxRssBytes) / 1048576,
+    relayCpuPct: ((relay.cpuMs - relay.startupCpuMs) / 1000 / elapsed) * 100,
+    cpuPerRecordUs: ((relay.cpuMs - relay.startupCpuMs) * 1000) / load.records,
+    stalledConnected: clients.stalled.length
+      ? clients.stalled.map((x) => (x.connected ? 'open' : 'closed')).join(',')
+      : '–',
+  }
+}
+
+function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, outs: Outcome[]): string {
+  const fs = outs.map(figures)
+  const cols = ['', ...(ceil ? ['parse-only ceiling'] : []), ...outs.map((o) => o.s.title)]
+  const row = (name: string, c: string, f: (x: Figures, o: Outcome) => string): string[] => [
+    name,
+    ...(ceil ? [c] : []),
+    ...fs.map((x, i) => f(x, outs[i]!)),
+  ]
+  const rate = (o: Outcome): string => (o.s.rate ? kps(o.s.rate) : 'max')
+  const rows: string[][] = [
+    row('offered records/s', '–', (_x, o) => rate(o)),
+    row('measured seconds', '–', (x) => x.windowSec.toFixed(0)),
+    row('ingested records/s', ceil ? kps(ceil.recordsPerSec) : '', (x) => kps(x.ingestRate)),
+    row('ingested MB/s', ceil ? ceil.mbPerSec.toFixed(1) : '', (x) => x.ingestMBps.toFixed(1)),
+    row('% of parse-only ceiling', '100%', (x) =>
+      ceil ? `${((x.ingestRate / ceil.recordsPerSec) * 100).toFixed(0)}%` : '–',
+    ),
+    row('records/s served per listener (min)', '–', (x) => kps(x.listenerMin)),
+    row('record frames/s per listener (min)', '–', (x) => kps(x.framesPerSec)),
+    row('records lost by a healthy listener', '–', (x) => `${x.lossPct.toFixed(1)}%`),
+    row('  of which told as dropped', '–', (_x, o) =>
+      kps(Math.max(...o.clients.healthy.map((h) => h.dropped))),
+    ),
+    row('post→arrival p50 ms', '–', (x) => ms(x.latency.percentile(0.5))),
+    row('post→arrival p99 ms', '–', (x) => ms(x.latency.percentile(0.99))),
+    row('post→arrival max ms', '–', (x) => ms(x.latency.max)),
+    row('ingest answer p50 ms (poster)', '–', (x) => ms(x.ingest.percentile(0.5))),
+    row('ingest answer p99 ms (poster)', '–', (x) => ms(x.ingest.percentile(0.99))),
+    row('ingest answer max ms (poster)', '–', (x) => ms(x.ingest.max)),
+    row('chunks not accepted (non-200/dropped)', '–', (_x, o) => `${o.load.non200}/${o.load.dropped}`),
+    row('relay peak RSS MB', '–', (x) => x.peakRssMB.toFixed(0)),
+    row('relay RSS MB once listening (before load)', '–', (_x, o) =>
+      (o.relay.startupRssBytes / 1048576).toFixed(0),
+    ),
+    row(
+      'relay heap / external MB at peak',
+      '–',
+      (_x, o) =>
+        `${(o.relay.atPeak.heapTotal / 1048576).toFixed(0)} / ${(o.relay.atPeak.external / 1048576).toFixed(0)}`,
+    ),
+    row('relay heap / external MB retained (after GC)', '–', (_x, o) =>
+      o.relay.afterGc
+        ? `${(o.relay.afterGc.heapUsed / 1048576).toFixed(0)} / ${(o.relay.afterGc.external / 1048576).toFixed(0)}`
+        : '–',
+    ),
+    row('relay CPU (% of one core)', '–', (x) => x.relayCpuPct.toFixed(0)),
+    row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (x) =>
+      x.cpuPerRecordUs.toFixed(1),
+    ),
+    row('relay capacity on one whole core, records/s', ceil ? kps(ceil.recordsPerSec) : '', (x) =>
+      kps(1e6 / x.cpuPerRecordUs),
+    ),
+    row('  as % of the parse-only ceiling', '100%', (x) =>
+      ceil ? `${((1e6 / x.cpuPerRecordUs / ceil.recordsPerSec) * 100).toFixed(0)}%` : '–',
+    ),
+    row('loadgen / clients CPU (% of one core)', '–', (_x, o) => {
+      const el = o.s.seconds + 3
+      return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
+    }),
+    row('stalled listener', '–', (x) => x.stalledConnected),
+  ]
+  const all = [cols, ...rows]
+  const widths = cols.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
+  const line = (r: string[]): string =>
+    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`
+  const sep = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`
+  return [line(cols), sep, ...rows.map(line)].join('\n')
+}
+
+function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]): string[] {
+  const by = new Map(outs.map((o) => [o.s.key, figures(o)]))
+  const out: string[] = []
+  const mark = (ok: boolean): string => (ok ? 'met' : 'MISSED')
+  const m1 = by.get('max-1')
+  if (m1) {
+    out.push(
+      `- ≥ 100,000 records/s to one listener: ${kps(m1.listenerMin)}/s → ${mark(m1.listenerMin >= 100_000)}`,
+    )
+    if (ceil) {
+      const cap = 1e6 / m1.cpuPerRecordUs
+      out.push(
+        `- ≥ 40% of the parse-only ceiling: ${((m1.ingestRate / ceil.recordsPerSec) * 100).toFixed(0)}% measured → ${mark(m1.ingestRate >= 0.4 * ceil.recordsPerSec)}; ` +
+          `by CPU per record (capacity on a whole core) ${((cap / ceil.recordsPerSec) * 100).toFixed(0)}% → ${mark(cap >= 0.4 * ceil.recordsPerSec)}`,
+      )
+    }
+  }
+  const f10 = by.get('fixed-10k')
+  if (f10)
+    out.push(
+      `- p99 ≤ 20 ms at 10,000 records/s: ${ms(f10.latency.percentile(0.99))} ms → ${mark(f10.latency.percentile(0.99) <= 20_000)}`,
+    )
+  const base = by.get('fixed-20k')
+  const st = by.get('stalled-20k')
+  if (st && base) {
+    const change = Math.abs(st.listenerMin - base.listenerMin) / base.listenerMin
+    out.push(
+      `- stalled listener changes the healthy one's rate by < 10%: ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
+    )
+  }
+  if (st)
+    out.push(
+      `- peak RSS < 200 MB with a stalled listener: ${st.peakRssMB.toFixed(0)} MB → ${mark(st.peakRssMB < 200)}`,
+    )
+  return out
+}
+
+function machine(loadBefore: number[], loadAfter: number[], ceil?: { preDecoded: number }): string {
+  const cpus = os.cpus()
+  const f = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ')
+  return [
+    `- CPU: ${cpus[0]?.model ?? 'unknown'}, ${cpus.length} cores (${os.availableParallelism()} available)`,
+    `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; ${os.type()} ${os.release()}`,
+    `- date: ${new Date().toISOString()}; load average (1, 5, 15 min) before: ${f(loadBefore)}, after: ${f(loadAfter)}`,
+    `- run: \`npm run bench${quick ? ' -- --quick' : ''}${relayFlags.length ? ` --relay-flags="${relayFlags.join(' ')}"` : ''}${relayLimitsArg ? ` --relay-limits='${relayLimitsArg}'` : ''}\`; chunks of ${PER_CHUNK} NDJSON records (600–900 bytes, 1/3 denied to the listener), keep-alive HTTP`,
+    ...(ceil
+      ? [
+          `- parse-only ceiling = decode + split + JSON.parse of the chunk bytes; JSON.parse of pre-decoded lines alone: ${kps(ceil.preDecoded)} records/s`,
+        ]
+      : []),
+  ].join('\n')
+}
+
+const BEGIN = '<!-- bench:begin (generated by npm run bench; edit outside this block) -->'
+const END = '<!-- bench:end -->'
+
+function writeDoc(block: string): void {
+  const file = path.join(here, '..', 'docs', 'benchmarks.md')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    text = `# Relay benchmarks\n\n${BEGIN}\n${END}\n`
+  }
+  const a = text.indexOf(BEGIN)
+  const b = text.indexOf(END)
+  text =
+    a >= 0 && b > a
+      ? `${text.slice(0, a + BEGIN.length)}\n${block}\n${text.slice(b)}`
+      : `${text}\n${BEGIN}\n${block}\n${END}\n`
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, text)
+  console.log(`wrote ${path.relative(process.cwd(), file)}`)
+}
+
+const loadBefore = os.loadavg()
+const ceil = !only || only === 'ceiling' ? ceiling(quick ? 1 : 3) : undefined
+if (ceil)
+  console.error(`parse-only ceiling: ${kps(ceil.recordsPerSec)} records/s, ${ceil.mbPerSec.toFixed(1)} MB/s`)
+const outs: Outcome[] = []
+for (const s of scenarios) {
+  console.error(`running ${s.key} (${s.seconds} s) …`)
+  outs.push(await run(s))
+}
+const block = [
+  machine(loadBefore, os.loadavg(), ceil),
+  '',
+  table(ceil, outs),
+  '',
+  ...verdicts(ceil, outs),
+].join('\n')
+console.log(block)
+if (profileDir) console.log(`relay CPU profiles in ${profileDir}`)
+if (write) writeDoc(block)

@@ -1,0 +1,89 @@
+// The relay under test, in its own process: one LogTap `bench/tap` in a plain-object directory,
+// a fixed token for system:serviceaccount:bench:viewer, every port on 127.0.0.1. On {type:'stop'}
+// it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { ingestPath, streamPath } from '../../controller/api/logtap.ts'
+import { tapCredential } from '../../controller/core/credential.ts'
+import type { TapDirectory, TapInfo } from '../../controller/core/tap-directory.ts'
+import type { RelayLimits } from '../../controller/relay/options.ts'
+import { startRelay } from '../../controller/relay/server.ts'
+import { BENCH_TOKEN, cpuMs, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
+import { BENCH_USER } from './records.ts'
+
+const p = params<{ deadlineSeconds: number; limits?: Partial<RelayLimits> }>()
+guard(p.deadlineSeconds * 1000)
+
+const tap: TapInfo = { namespace: 'bench', name: 'tap', uid: randomUUID(), replay: 1000, deleting: false }
+const taps: TapDirectory = {
+  get: (ns, name) => (ns === tap.namespace && name === tap.name ? tap : undefined),
+  onRemoved: () => {},
+  synced: () => true,
+}
+const key = randomBytes(32)
+const relay = await startRelay({
+  logger: pino({ level: 'warn' }),
+  registry: new Registry(),
+  taps,
+  ingestKey: key,
+  auth: {
+    authenticate: async (token) => (token === BENCH_TOKEN ? { username: BENCH_USER, groups: [] } : null),
+    mayGetTap: async (user) => user.username === BENCH_USER,
+  },
+  ...(p.limits ? { limits: p.limits } : {}),
+  host: '127.0.0.1',
+  ingestPort: 0,
+  streamPort: 0,
+  opsPort: 0,
+})
+
+const startupCpu = cpuMs()
+const startupRss = process.memoryUsage.rss()
+let peak = 0
+let atPeak = process.memoryUsage()
+const sample = (): void => {
+  const m = process.memoryUsage()
+  if (m.rss > peak) {
+    peak = m.rss
+    atPeak = m
+  }
+}
+const sampler = setInterval(sample, 50)
+
+process.on('message', async (m: { type?: string }) => {
+  if (m.type !== 'stop') return
+  clearInterval(sampler)
+  sample()
+  // With --expose-gc: what is really retained, as opposed to garbage not yet collected.
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  const after = process.memoryUsage()
+  const u = process.resourceUsage()
+  const stats: RelayStats = {
+    type: 'stats',
+    peakRssBytes: peak,
+    atPeak: {
+      heapUsed: atPeak.heapUsed,
+      heapTotal: atPeak.heapTotal,
+      external: atPeak.external,
+      arrayBuffers: atPeak.arrayBuffers,
+    },
+    maxRssBytes: u.maxRSS * 1024,
+    cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
+    startupCpuMs: startupCpu,
+    startupRssBytes: startupRss,
+    afterGc: gc ? { heapUsed: after.heapUsed, external: after.external, rss: after.rss } : null,
+  }
+  await send(stats)
+  await relay.close()
+  process.exit(0)
+})
+
+const ready: RelayReady = {
+  type: 'ready',
+  ingestUrl: `${relay.addresses.ingest}${ingestPath(tap.namespace, tap.name)}`,
+  streamUrl: `${relay.addresses.stream.replace(/^http/, 'ws')}${streamPath(tap.namespace, tap.name)}`,
+  credential: tapCredential(key, tap.namespace, tap.name, tap.uid),
+}
+await send(ready)
