@@ -39,6 +39,7 @@ function teardown(): Promise<void> {
 }
 
 let tap: ReturnType<typeof spawn> | undefined
+let tail = ''
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     say(`${sig}: stopping`)
@@ -61,7 +62,7 @@ try {
   writeFileSync(stateFile, JSON.stringify(state))
   const code = await new Promise<number>((resolve) => {
     tap = spawn(path.join(repoRoot, 'node_modules', '.bin', 'tap'), process.argv.slice(2), {
-      stdio: 'inherit',
+      stdio: ['inherit', 'pipe', 'inherit'],
       // node_modules/.bin first: tap's test processes must run on the project's Node 24, not the system's.
       env: {
         ...process.env,
@@ -69,8 +70,15 @@ try {
         [CLUSTER_ENV]: stateFile,
       },
     })
-    tap.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)))
+    // Pass tap's report through, keeping its end for the plain summary line below.
+    tap.stdout!.on('data', (d: Buffer) => {
+      process.stdout.write(d)
+      tail = (tail + d.toString('utf8')).slice(-4096)
+    })
+    tap.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)))
   })
+  const m = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(tail)
+  if (m) process.stdout.write(`tests: ${m[2]} passed, ${m[3] ?? 0} failed\n`)
   process.exitCode = code
 } catch (err) {
   say((err as Error).message)
