@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Histogram } from './bench/histogram.ts'
+import { productionNodeFlags } from './bench/production-flags.ts'
 import type {
   ClientsParams,
   ClientsResult,
@@ -33,7 +34,9 @@ const PER_CHUNK = 1000
 // Relay limits overriding DEFAULT_LIMITS, e.g. --relay-limits='{"queueRecords":50000}'
 const relayLimitsArg = args.find((a) => a.startsWith('--relay-limits='))?.slice('--relay-limits='.length)
 const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<string, number>) : undefined
-// Extra Node/V8 flags for the relay process, e.g. --relay-flags=--max-old-space-size=96
+// The relay runs with the production Node/V8 flags (the Dockerfile's ENTRYPOINT) plus extra ones,
+// e.g. --relay-flags=--max-old-space-size=96 (a later flag overrides an earlier one).
+const productionFlags = productionNodeFlags(path.join(here, '..', 'Dockerfile'))
 const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
   .split(' ')
   .filter(Boolean)
@@ -150,7 +153,7 @@ async function run(s: Scenario): Promise<Outcome> {
   const relay = helper(
     'relay.ts',
     { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
-    ['--expose-gc', ...relayFlags, ...execArgv],
+    ['--expose-gc', ...productionFlags, ...relayFlags, ...execArgv],
   )
   const children: ChildProcess[] = [relay]
   try {
@@ -380,7 +383,7 @@ function machine(loadBefore: number[], loadAfter: number[], ceil?: { preDecoded:
   const f = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ')
   return [
     `- CPU: ${cpus[0]?.model ?? 'unknown'}, ${cpus.length} cores (${os.availableParallelism()} available)`,
-    `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; ${os.type()} ${os.release()}`,
+    `- memory: ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; ${os.type()} ${os.release()}; relay Node flags (Dockerfile ENTRYPOINT): ${productionFlags.join(' ') || 'none'}`,
     `- date: ${new Date().toISOString()}; load average (1, 5, 15 min) before: ${f(loadBefore)}, after: ${f(loadAfter)}`,
     `- run: \`npm run bench${quick ? ' -- --quick' : ''}${relayFlags.length ? ` --relay-flags="${relayFlags.join(' ')}"` : ''}${relayLimitsArg ? ` --relay-limits='${relayLimitsArg}'` : ''}\`; chunks of ${PER_CHUNK} NDJSON records (600–900 bytes, 1/3 denied to the listener), keep-alive HTTP`,
     ...(ceil

@@ -1,9 +1,11 @@
 // The benchmark's own logic (no timing): the workload has the promised shape and RBAC mix, the
 // embedded send time survives the relay's framing, and the latency percentiles are right.
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { recordFrame } from '../controller/relay/listener.ts'
 import { allowed, ruleKey, rulesFromLabels } from '../controller/relay/rbac.ts'
 import { Histogram } from '../scripts/bench/histogram.ts'
+import { productionNodeFlags } from '../scripts/bench/production-flags.ts'
 import {
   BENCH_RULE_KEY,
   BENCH_USER,
@@ -107,3 +109,11 @@ t.test(
     t.equal(merged.percentile(0.99), h.percentile(0.99))
   },
 )
+
+t.test('the relay is benched with the Dockerfile ENTRYPOINT node flags, which node accepts', async (t) => {
+  const flags = productionNodeFlags(new URL('../Dockerfile', import.meta.url).pathname)
+  t.ok(flags.length > 0, 'the ENTRYPOINT carries node flags')
+  for (const f of flags) t.match(f, /^--[a-z]/, `${f} is a flag`)
+  const r = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' })
+  t.equal(r.status, 0, `node ${flags.join(' ')} starts: ${r.stderr}`)
+})

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { HelloMessage } from '../api/stream.ts'
 import type { TapInfo } from '../core/tap-directory.ts'
-import { type Entry, Listener, type RelayUser, recordFrame } from './listener.ts'
+import { type Entry, Listener, type RelayUser, recordWireFrame } from './listener.ts'
 import type { RelayMetrics, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
@@ -100,7 +100,7 @@ export class Hub {
       const seq = ring.lastSeq + 1
       ring.push({
         size: end - start,
-        frame: recordFrame(seq, body, start, end),
+        wire: recordWireFrame(seq, body, start, end),
         pod: meta.pod,
         rules: meta.rules,
       })

@@ -18,7 +18,9 @@ export interface RelayUser {
 
 export interface Entry {
   size: number // bytes of the original record
-  frame: Buffer // the complete `record` message, built once and shared by all listeners
+  // The complete WebSocket frame of the `record` message (header + payload), built once at
+  // ingest and written as is to every listener's socket.
+  wire: Buffer
   pod: string
   rules: Rules
 }
@@ -31,6 +33,9 @@ export interface ListenerTap {
 
 const TEXT = { binary: false } as const
 const RECORD_HEAD = '{"type":"record","seq":'
+// A batch of whole frames is written to the socket at once when it reaches either bound.
+const BATCH_FRAMES = 256
+const BATCH_BYTES = 256 * 1024
 
 // Builds `{"type":"record","seq":N,"record":<original bytes>}` without touching the record.
 export function recordFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
@@ -40,6 +45,62 @@ export function recordFrame(seq: number, body: Buffer, start: number, end: numbe
   body.copy(frame, head.length, start, end)
   frame[frame.length - 1] = 0x7d // }
   return frame
+}
+
+// Bytes of the header of an unmasked server frame carrying `n` payload bytes (RFC 6455 §5.2).
+function headerLength(n: number): number {
+  return n < 126 ? 2 : n < 65536 ? 4 : 10
+}
+
+// Writes the header of an unmasked text frame (FIN, opcode 1) for `n` payload bytes at the start
+// of `wire`, which has room for it; returns the header's length.
+function writeHeader(wire: Buffer, n: number): number {
+  const h = headerLength(n)
+  wire[0] = 0x81
+  if (h === 2) wire[1] = n
+  else if (h === 4) {
+    wire[1] = 126
+    wire.writeUInt16BE(n, 2)
+  } else {
+    wire[1] = 127
+    wire.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
+    wire.writeUInt32BE(n >>> 0, 6)
+  }
+  return h
+}
+
+// One complete WebSocket text frame carrying `text` (a server message).
+export function textWireFrame(text: string): Buffer {
+  const n = Buffer.byteLength(text)
+  const wire = Buffer.allocUnsafe(headerLength(n) + n)
+  wire.write(text, writeHeader(wire, n), 'utf8')
+  return wire
+}
+
+// The `record` message of `recordFrame` as one complete WebSocket text frame (FIN, opcode 1,
+// unmasked: server to client), in a single allocation. The payload is the same bytes.
+export function recordWireFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
+  const head = `${RECORD_HEAD}${seq},"record":`
+  const n = head.length + (end - start) + 1
+  const wire = Buffer.allocUnsafe(headerLength(n) + n)
+  const h = writeHeader(wire, n)
+  wire.write(head, h, 'latin1')
+  body.copy(wire, h + head.length, start, end)
+  wire[wire.length - 1] = 0x7d // }
+  return wire
+}
+
+// The message inside a frame built by `recordWireFrame`.
+export function wirePayload(wire: Buffer): Buffer {
+  const len = wire[1]! & 0x7f
+  return wire.subarray(len < 126 ? 2 : len === 126 ? 4 : 10)
+}
+
+// ws internals the batched path relies on: its TCP socket and its sender's queue (non-empty only
+// while compressing or reading a Blob, neither of which the relay does).
+interface WsInternals {
+  _socket?: { write(b: Buffer): boolean; writable: boolean }
+  _sender?: { _queue?: unknown[] }
 }
 
 export class Listener {
@@ -111,6 +172,27 @@ export class Listener {
       ws.send(`{"type":"skipped","count":${this.#skipped}}`)
       this.#skipped = 0
     }
+    // Records go out as pre-built frames written straight to the TCP socket under ws, many
+    // frames per write: ws would build a header and make two writes per message. This is safe
+    // because permessage-deflate is off, only whole frames are written, and nothing is waiting in
+    // ws's sender (control messages above went out through it first, so order is kept);
+    // ws.bufferedAmount counts the socket's buffer, so the high-water check stays exact.
+    const internals = ws as unknown as WsInternals
+    const tcp = internals._socket
+    const direct = tcp?.writable === true && ws.readyState === ws.OPEN && !internals._sender?._queue?.length
+    const batch: Buffer[] = []
+    let batchBytes = 0
+    const flushBatch = (): void => {
+      if (batch.length === 0) return
+      tcp!.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes))
+      batch.length = 0
+      batchBytes = 0
+    }
+    const queue = (wire: Buffer): void => {
+      batch.push(wire)
+      batchBytes += wire.length
+      if (batch.length >= BATCH_FRAMES || batchBytes >= BATCH_BYTES) flushBatch()
+    }
     let sent = 0
     let sentBytes = 0
     let denied = 0
@@ -118,19 +200,21 @@ export class Listener {
     const flushDenied = (): void => {
       if (!pending) return
       const { pod, seq, count } = pending
-      ws.send(
-        JSON.stringify({ type: 'denied', seq, pod, count, message: deniedText(pod, this.user.username) }),
-      )
       pending = null
+      const text = JSON.stringify({
+        type: 'denied',
+        seq,
+        pod,
+        count,
+        message: deniedText(pod, this.user.username),
+      })
+      // In the batch, between the records around it, like the records themselves.
+      if (direct) queue(textWireFrame(text))
+      else ws.send(text)
     }
-    // One writev per batch instead of one write per frame: cork the TCP socket under ws
-    // (ws itself corks only around a single frame). `_socket` is ws's own field; without it we
-    // simply write uncorked.
-    const tcp = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
-    tcp?.cork()
     const last = ring.lastSeq
     while (this.cursor <= last) {
-      if (ws.bufferedAmount >= this.#highWater) {
+      if (ws.bufferedAmount + batchBytes >= this.#highWater) {
         this.#blocked = true
         break
       }
@@ -138,17 +222,10 @@ export class Listener {
       const e = ring.get(seq)!
       if (allowed(e.rules, this.key)) {
         flushDenied()
-        ws.send(e.frame, TEXT)
+        if (direct) queue(e.wire)
+        else ws.send(wirePayload(e.wire), TEXT)
         sent++
         sentBytes += e.size
-        // Flush every 256 frames (512 iovecs, under IOV_MAX): a writev that fits completes at
-        // once while the kernel has room, so bufferedAmount stays honest. One huge corked batch
-        // is written IOV_MAX buffers per event-loop turn instead, between ingest chunks, and the
-        // listener sat blocked at the high-water mark most of the time (bench: 50% dropped).
-        if ((sent & 255) === 0) {
-          tcp?.uncork()
-          tcp?.cork()
-        }
       } else {
         // Consecutive denials for one pod in one batch become one notice with a count.
         denied++
@@ -162,7 +239,7 @@ export class Listener {
       }
     }
     flushDenied()
-    tcp?.uncork()
+    flushBatch()
     // Blocked: a ping queued behind the data calls us back once all of it reached the kernel.
     if (this.#blocked) ws.ping(undefined, undefined, this.#onWritten)
     if (sent) {

@@ -115,24 +115,17 @@ function endOfString(body: Buffer, i: number): number {
   }
 }
 
-// The last few `kubernetes` members parsed and what they meant. Records of one pod carry
-// byte-identical pod metadata and arrive in runs (fluentd chunks by tag, fluent-bit forwards per
-// file), so most records reuse an entry; the entries are copies, so no posted body is pinned.
-const CACHE_SIZE = 8
-const cache: { k: Buffer; meta: RecordMeta }[] = []
-
-function cached(k: Buffer): RecordMeta | undefined {
-  for (let i = 0; i < cache.length; i++) {
-    const e = cache[i]!
-    if (e.k.length === k.length && e.k.equals(k)) return e.meta
-  }
-  return undefined
-}
+// What recently seen `kubernetes` members meant, keyed by their bytes (as a latin1 string: a
+// copy, so no posted body is pinned). Every record of one pod carries byte-identical pod metadata,
+// and a chunk mixes records of many pods (a buffer without a tag chunk key), so the cache holds
+// far more pods than one chunk has; when full it starts afresh, which keeps it simple and bounded.
+const CACHE_SIZE = 1024
+const cache = new Map<string, RecordMeta>()
 
 // Validates one record range (a UTF-8 JSON object) and reads its routing/RBAC fields, with
 // JSON.parse's meaning: the whole record is scanned, never built; only the value of its (last,
 // as JSON.parse would keep) top-level `kubernetes` member is parsed, and only when it differs
-// from the previous record's. Returns null when the range is not a JSON object: skip and count.
+// from those of recent records. Returns null when the range is not a JSON object: skip and count.
 export function recordMeta(body: Buffer, start: number, end: number): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
   // A view of just this record: reads past its end see `undefined`, never the next record.
@@ -148,12 +141,12 @@ export function recordMeta(body: Buffer, start: number, end: number): RecordMeta
   })
   if (found !== b.length) return null
   if (ks < 0 || b[ks] !== LBRACE) return { pod: '', rules: null }
-  const k = b.subarray(ks, ke)
-  const hit = cached(k)
+  const key = b.toString('latin1', ks, ke)
+  const hit = cache.get(key)
   if (hit) return hit
-  const meta = kubernetesMeta(JSON.parse(k.toString('utf8')) as Record<string, unknown>)
-  if (cache.length >= CACHE_SIZE) cache.pop()
-  cache.unshift({ k: Buffer.from(k), meta })
+  const meta = kubernetesMeta(JSON.parse(b.toString('utf8', ks, ke)) as Record<string, unknown>)
+  if (cache.size >= CACHE_SIZE) cache.clear()
+  cache.set(key, meta)
   return meta
 }
 
