@@ -13,11 +13,9 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../controller/api/logtap.ts'
-import { type ClusterState, startCluster, view } from '../test/support/cluster.ts'
-import { stopControlPlane } from '../test/support/control-plane.ts'
+import { type ClusterState, startCluster, stopCluster, view } from '../test/support/cluster.ts'
 import { type FakePod, type MessageFn, samplePods } from '../test/support/fluentd-records.ts'
 import { type Stack, startStack, writeTokenKubeconfig } from '../test/support/stack.ts'
-import { removeTestHost } from '../test/support/test-host.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const say = (line: string) => process.stderr.write(`\x1b[2m[demo]\x1b[0m ${line}\n`)
@@ -52,7 +50,7 @@ function k8stail(args: string[]): ChildProcess {
 
 // Ctrl-C reaches k8stail too (same process group): it deletes its tap, then we clean up the rest.
 let interrupted = false
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     if (interrupted) process.exit(130)
     interrupted = true
@@ -160,8 +158,7 @@ async function local(): Promise<void> {
     say('cleaning up')
     await stack?.stop().catch(() => {})
     if (state) {
-      await stopControlPlane(state.controlPlane)
-      removeTestHost(state.testHost)
+      await stopCluster(state)
     }
     rmSync(dir, { recursive: true, force: true })
     say('done')

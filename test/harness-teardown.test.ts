@@ -1,9 +1,14 @@
 // Starting and stopping a control plane leaves nothing behind: no process, no temp dir, no netns.
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
-import { startCluster } from './support/cluster.ts'
-import { httpsRequest, isAlive, stopControlPlane } from './support/control-plane.ts'
-import { netnsExists, removeTestHost } from './support/test-host.ts'
+import { type ClusterState, startCluster, stopCluster } from './support/cluster.ts'
+import { httpsRequest, isAlive } from './support/control-plane.ts'
+import { reapStale } from './support/run-registry.ts'
+import { netnsExists } from './support/test-host.ts'
+
+const repoRoot = path.resolve(import.meta.dirname, '..')
 
 t.test('teardown removes every process, the work dir and the network namespace', async (t) => {
   const s = await startCluster()
@@ -18,10 +23,38 @@ t.test('teardown removes every process, the work dir and the network namespace',
   })
   t.equal(ready.status, 200)
 
-  await stopControlPlane(s.controlPlane)
-  removeTestHost(s.testHost)
+  t.ok(s.registration && existsSync(s.registration), 'registered while running')
+  await stopCluster(s)
 
   t.same(pids.filter(isAlive), [], 'no process left')
   t.notOk(existsSync(s.controlPlane.workDir), 'work dir removed')
   t.notOk(netnsExists(s.testHost.netns), 'network namespace removed')
+  t.notOk(existsSync(s.registration!), 'registration removed')
+})
+
+t.test('a run killed before its teardown is reaped by the next one', async (t) => {
+  const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'node'), ['test/support/hold-cluster.ts'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout.setEncoding('utf8')
+  const s = await new Promise<ClusterState>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!))
+    })
+    child.on('exit', (code) => reject(new Error(`holder exited with ${code} before starting`)))
+  })
+  child.kill('SIGKILL')
+  await new Promise((r) => child.on('exit', r))
+  const pids = Object.values(s.controlPlane.pids)
+  t.ok(pids.every(isAlive), 'its owner died, its control plane did not')
+  reapStale()
+  const deadline = Date.now() + 10_000
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  t.same(pids.filter(isAlive), [], 'no process left')
+  t.notOk(existsSync(s.controlPlane.workDir), 'work dir removed')
+  t.notOk(netnsExists(s.testHost.netns), 'network namespace removed')
+  t.notOk(existsSync(s.registration!), 'registration removed')
 })

@@ -11,8 +11,10 @@ import {
   ensureBinaries,
   pinnedVersion,
   startControlPlane,
+  stopControlPlane,
   stopControlPlaneSync,
 } from './control-plane.ts'
+import { reapStale, register, unregister } from './run-registry.ts'
 import {
   createTestHost,
   type ExposeOptions,
@@ -24,6 +26,7 @@ import {
 export interface ClusterState {
   controlPlane: ControlPlaneState
   testHost: TestHostState
+  registration?: string // see run-registry.ts
 }
 
 export interface TestHost {
@@ -85,6 +88,7 @@ export function crdFiles(): string[] {
 }
 
 export async function startCluster(log?: (line: string) => void): Promise<ClusterState> {
+  reapStale(log)
   const testHost = createTestHost()
   try {
     const controlPlane = await startControlPlane({
@@ -93,11 +97,24 @@ export async function startCluster(log?: (line: string) => void): Promise<Cluste
       crdFiles: crdFiles(),
       log,
     })
-    return { controlPlane, testHost }
+    return { controlPlane, testHost, registration: register(controlPlane, testHost) }
   } catch (err) {
     removeTestHost(testHost)
     throw err
   }
+}
+
+export async function stopCluster(state: ClusterState): Promise<void> {
+  await stopControlPlane(state.controlPlane)
+  removeTestHost(state.testHost)
+  unregister(state.registration)
+}
+
+// For exit and signal handlers, where nothing asynchronous runs.
+export function stopClusterSync(state: ClusterState): void {
+  stopControlPlaneSync(state.controlPlane)
+  removeTestHost(state.testHost)
+  unregister(state.registration)
 }
 
 let cached: Promise<TestCluster> | undefined
@@ -113,11 +130,20 @@ async function load(): Promise<TestCluster> {
   if (file) {
     state = JSON.parse(readFileSync(file, 'utf8'))
   } else {
-    state = await startCluster()
-    process.on('exit', () => {
-      stopControlPlaneSync(state.controlPlane)
-      removeTestHost(state.testHost)
-    })
+    const own = await startCluster()
+    state = own
+    process.on('exit', () => stopClusterSync(own))
+    // A test file killed by tap's timeout gets SIGTERM: clean up before going.
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+      ['SIGHUP', 129],
+    ] as const) {
+      process.once(sig, () => {
+        stopClusterSync(own)
+        process.exit(code)
+      })
+    }
   }
   return view(state)
 }

@@ -3,9 +3,9 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { CLUSTER_ENV, type ClusterState, startCluster } from './cluster.ts'
-import { isAlive, stopControlPlane } from './control-plane.ts'
-import { netnsExists, removeTestHost } from './test-host.ts'
+import { CLUSTER_ENV, type ClusterState, startCluster, stopCluster } from './cluster.ts'
+import { isAlive } from './control-plane.ts'
+import { netnsExists } from './test-host.ts'
 
 const say = (line: string) => process.stderr.write(`[test-run] ${line}\n`)
 const t0 = Date.now()
@@ -19,14 +19,14 @@ function teardown(): Promise<void> {
     if (!state) return
     const s = state
     const t = Date.now()
-    await stopControlPlane(s.controlPlane)
-    removeTestHost(s.testHost)
+    await stopCluster(s)
     const left = [
       ...Object.entries(s.controlPlane.pids)
         .filter(([, pid]) => isAlive(pid))
         .map(([n, pid]) => `process ${n} (${pid})`),
       ...(existsSync(s.controlPlane.workDir) ? [`dir ${s.controlPlane.workDir}`] : []),
       ...(netnsExists(s.testHost.netns) ? [`netns ${s.testHost.netns}`] : []),
+      ...(s.registration && existsSync(s.registration) ? [`registration ${s.registration}`] : []),
     ]
     if (left.length) {
       say(`teardown left behind: ${left.join(', ')}`)
