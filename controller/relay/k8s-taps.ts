@@ -1,16 +1,11 @@
 // The relay's TapDirectory in production: a LogTap informer over all namespaces. Lookups are
-// answered from the informer cache (no API call on the ingest or connect path). client-node's
-// informer stops on any error other than a watch timeout or 410, so we restart it with backoff;
-// "synced" means the first list succeeded (client-node's start() resolves even when it failed).
-import {
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesObject,
-  makeInformer,
-} from '@kubernetes/client-node'
+// answered from the informer cache (no API call on the ingest or connect path). The informer is
+// the controller's resilient one (restarts with backoff, tracks "synced" itself).
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
+import { GROUP, KIND, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import type { TapDirectory, TapInfo } from '../core/tap-directory.ts'
+import { Informer } from '../k8s/informers.ts'
 
 const DEFAULT_REPLAY = 1000
 
@@ -33,47 +28,23 @@ export function tapInfoOf(obj: Partial<LogTap>): TapInfo | undefined {
   }
 }
 
-export function k8sTapDirectory(
-  kc: KubeConfig,
-  o: { logger: Logger; restartDelayMs?: (attempt: number) => number },
-): K8sTapDirectory {
+export function k8sTapDirectory(kc: KubeConfig, o: { logger: Logger }): K8sTapDirectory {
   const custom = kc.makeApiClient(CustomObjectsApi)
-  const informer = makeInformer<KubernetesObject>(kc, `/apis/${GROUP}/${VERSION}/${PLURAL}`, () =>
-    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
-  )
-  const delay = o.restartDelayMs ?? ((n: number) => Math.min(30_000, 1000 * 2 ** Math.min(n, 5)))
   const removed: ((namespace: string, name: string) => void)[] = []
-  let synced = false
-  let stopped = false
-  let attempt = 0
-  let timer: NodeJS.Timeout | undefined
-  let failedDuringStart = false
-
-  informer.on('delete', (obj) => {
-    const ns = obj.metadata?.namespace
-    const name = obj.metadata?.name
-    if (!ns || !name) return
-    for (const f of removed) f(ns, name)
-  })
-  informer.on('connect', () => {
-    attempt = 0
-  })
-  informer.on('error', (err) => {
-    failedDuringStart = true
-    if (stopped) return
-    const wait = delay(attempt++)
-    o.logger.warn({ err: (err as Error)?.message ?? String(err), retryInMs: wait }, 'LogTap informer failed')
-    clearTimeout(timer)
-    timer = setTimeout(() => void run(), wait)
-  })
-
-  async function run(): Promise<void> {
-    if (stopped) return
-    failedDuringStart = false
-    await informer.start()
-    if (!failedDuringStart) synced = true
-  }
-
+  const informer = new Informer(
+    kc,
+    {
+      name: 'LogTap (relay)',
+      kind: KIND,
+      path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+      list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as never,
+    },
+    (event, obj) => {
+      const { namespace, name } = obj.metadata ?? {}
+      if (event === 'delete' && namespace && name) for (const f of removed) f(namespace, name)
+    },
+    o.logger,
+  )
   return {
     get(namespace, name) {
       const obj = informer.get(name, namespace)
@@ -82,11 +53,10 @@ export function k8sTapDirectory(
     onRemoved(listener) {
       removed.push(listener)
     },
-    synced: () => synced,
-    start: run,
+    synced: () => informer.synced(),
+    // Resolves once the first list succeeded (retrying with backoff until then).
+    start: () => informer.start(),
     stop() {
-      stopped = true
-      clearTimeout(timer)
       void informer.stop()
     },
   }
