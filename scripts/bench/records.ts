@@ -3,6 +3,7 @@
 // out_http NDJSON chunks. Each record's `message` (an application's JSON log line, so escaped)
 // starts with a fixed-width send timestamp that the load generator overwrites in place just
 // before posting; clients read it back from the frame to measure post → arrival latency.
+import { containerdRecord, type FakePod } from '../../test/support/fluentd-records.ts'
 
 // The listener's identity, and the rule key its username maps to (rbac.ts ruleKey).
 export const BENCH_USER = 'system:serviceaccount:bench:viewer'
@@ -146,27 +147,9 @@ export function benchRecord(pod: BenchPod, n: number, rnd: () => number, size: n
   // A logfmt application line; `detail` pads it.
   const head = `bench_ts=${'0'.repeat(TS_DIGITS)} level=${pick(rnd, LEVELS)} msg="${pick(rnd, MSGS)}"`
   const tail = ` status=${pick(rnd, [200, 200, 200, 201, 404, 500])} took=${Math.round(rnd() * 5000) / 10}ms n=${n}`
-  const id = pod.containerId
+  const fake: FakePod = { ...pod, annotations: pod.annotations ?? null }
   const build = (message: string): string =>
-    JSON.stringify({
-      stream: n % 5 === 4 ? 'stderr' : 'stdout',
-      logtag: 'F',
-      message,
-      kubernetes: {
-        pod_name: pod.name,
-        namespace_name: pod.namespace,
-        pod_id: `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}`,
-        labels: pod.labels,
-        ...(pod.annotations ? { annotations: pod.annotations } : {}),
-        host: pod.node,
-        pod_ip: pod.ip,
-        container_name: pod.container,
-        docker_id: id,
-        container_hash: pod.imageDigest,
-        container_image: pod.image,
-      },
-      kubernetes_namespace: { name: pod.namespace, labels: { 'kubernetes.io/metadata.name': pod.namespace } },
-    })
+    JSON.stringify(containerdRecord(fake, message, n % 5 === 4 ? 'stderr' : 'stdout'))
   const bare = build(head + tail)
   const pad = size - bare.length - ' detail=""'.length - 2 // the quotes are escaped in the record
   return pad > 0 ? build(`${head}${tail} detail="${'x'.repeat(pad)}"`) : bare

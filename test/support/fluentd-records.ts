@@ -10,6 +10,12 @@ export interface FakePod {
   labels: Record<string, string>
   container?: string
   node?: string
+  // Defaults are derived from the names when absent.
+  ip?: string
+  annotations?: Record<string, string> | null // null: the pod has none
+  image?: string
+  imageDigest?: string
+  containerId?: string
 }
 
 // A few pods: with an SA allow rule, a deny rule, only a policy, and no rbac labels at all.
@@ -43,11 +49,19 @@ function hex(seed: string, n: number): string {
 }
 
 // One containerd-shaped record (field order as fluent-bit emits it).
-export function containerdRecord(pod: FakePod, message: string): Record<string, unknown> {
+export function containerdRecord(
+  pod: FakePod,
+  message: string,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Record<string, unknown> {
   const container = pod.container ?? pod.name.replace(/-[a-z0-9]+-[a-z0-9]+$/, '').replace(/-\d+$/, '')
-  const id = hex(`${pod.namespace}/${pod.name}`, 64)
+  const id = pod.containerId ?? hex(`${pod.namespace}/${pod.name}`, 64)
+  const annotations =
+    pod.annotations === undefined
+      ? { 'kubectl.kubernetes.io/restartedAt': '2026-05-01T10:00:00Z' }
+      : pod.annotations
   return {
-    stream: 'stdout',
+    stream,
     logtag: 'F',
     message,
     kubernetes: {
@@ -55,13 +69,14 @@ export function containerdRecord(pod: FakePod, message: string): Record<string, 
       namespace_name: pod.namespace,
       pod_id: `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}`,
       labels: pod.labels,
-      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-05-01T10:00:00Z' },
+      ...(annotations ? { annotations } : {}),
       host: pod.node ?? 'worker-1',
-      pod_ip: '10.244.1.17',
+      pod_ip: pod.ip ?? '10.244.1.17',
       container_name: container,
       docker_id: id,
-      container_hash: `registry.example.com/${pod.namespace}/${container}@sha256:${hex(container, 64)}`,
-      container_image: `registry.example.com/${pod.namespace}/${container}:1.4.2`,
+      container_hash:
+        pod.imageDigest ?? `registry.example.com/${pod.namespace}/${container}@sha256:${hex(container, 64)}`,
+      container_image: pod.image ?? `registry.example.com/${pod.namespace}/${container}:1.4.2`,
     },
     kubernetes_namespace: {
       name: pod.namespace,
