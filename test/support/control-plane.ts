@@ -121,7 +121,7 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boo
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ''}`)
 }
 
-function alive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -180,7 +180,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
       '--log-level=warn',
     ])
     await waitFor('etcd /health', 30_000, async () => {
-      if (!alive(state.pids.etcd!)) throw new Error('etcd exited')
+      if (!isAlive(state.pids.etcd!)) throw new Error('etcd exited')
       const r = await fetch(`http://127.0.0.1:${etcdClient}/health`)
       return r.ok
     })
@@ -207,7 +207,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
       '--enable-priority-and-fairness=false',
     ])
     await waitFor('kube-apiserver /readyz', 180_000, async () => {
-      if (!alive(state.pids['kube-apiserver']!)) throw new Error('kube-apiserver exited')
+      if (!isAlive(state.pids['kube-apiserver']!)) throw new Error('kube-apiserver exited')
       if (!existsSync(state.caFile)) return false
       const ca = readFileSync(state.caFile, 'utf8')
       const r = await httpsRequest(`${state.server}/readyz`, { ca, token: state.adminToken })
@@ -238,7 +238,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
       '--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller',
     ])
     await waitFor('kube-controller-manager to aggregate the admin ClusterRole', 60_000, async () => {
-      if (!alive(state.pids['kube-controller-manager']!)) throw new Error('kube-controller-manager exited')
+      if (!isAlive(state.pids['kube-controller-manager']!)) throw new Error('kube-controller-manager exited')
       const r = await httpsRequest(`${state.server}/apis/rbac.authorization.k8s.io/v1/clusterroles/admin`, {
         ca,
         token: state.adminToken,
@@ -320,7 +320,7 @@ export async function stopControlPlane(state: ControlPlaneState): Promise<void> 
     const pid = state.pids[name]!
     signalGroup(pid, 'SIGTERM')
     const deadline = Date.now() + 10_000
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     signalGroup(pid, 'SIGKILL')
   }
   rmSync(state.workDir, { recursive: true, force: true })
@@ -338,8 +338,4 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-export function isAlive(pid: number): boolean {
-  return alive(pid)
 }

@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
-import type { ControlPlaneState } from './control-plane.ts'
+import { type ControlPlaneState, isAlive } from './control-plane.ts'
 import { removeTestHost, type TestHostState } from './test-host.ts'
 
 interface Registration {
@@ -15,15 +15,6 @@ interface Registration {
 
 const runsDir = () =>
   path.join(process.env.LOG_SOCKET_CACHE ?? path.join(homedir(), '.cache', 'log-socket'), 'runs')
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 export function register(controlPlane: ControlPlaneState, testHost: TestHostState): string {
   mkdirSync(runsDir(), { recursive: true })
@@ -55,7 +46,7 @@ export function reapStale(log: (line: string) => void = () => {}): void {
       rmSync(file, { force: true })
       continue
     }
-    if (alive(r.owner)) continue
+    if (isAlive(r.owner)) continue
     for (const pid of Object.values(r.controlPlane.pids)) {
       let cmd = ''
       try {
