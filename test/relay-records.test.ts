@@ -155,3 +155,47 @@ t.test('property: corrupted records are skipped exactly when JSON.parse rejects 
   t.pass('corruptions agree')
   t.equal(allowed(meta('{"kubernetes":{"labels":{"rbac/policy":"allow"}}}')!.rules, 'x'), true)
 })
+
+// A `kubernetes` member seen before is recognised by its bytes and not scanned again: what
+// surrounds those bytes in a new record must still be judged exactly as JSON.parse judges it.
+t.test('a kubernetes member seen before means the same in any record', async (t) => {
+  const member = '{"pod_name":"p","namespace_name":"n","labels":{"rbac/policy":"allow"}}'
+  t.same(norm(meta(`{"kubernetes":${member}}`)), norm(reference(`{"kubernetes":${member}}`)), 'first sight')
+  const cases = [
+    `{"kubernetes":${member}}`,
+    `{"a":1,"kubernetes":${member} ,"b":[2]}`,
+    `{"kubernetes":${member}x}`,
+    `{"kubernetes":${member}`,
+    `{"kubernetes":${member}}}`,
+    `{"kubernetes":${member},}`,
+    `{"kubernetes":${member.slice(0, -1)}}`,
+    `{"kubernetes":${member.slice(0, -2)},"x":{}}}`,
+    `{"kubernetes":${member},"kubernetes":5}`,
+    `{"kubernetes":${member},"kubernetes":{"pod_name":"q"}}`,
+    `{"kubernetes":5,"kubernetes":${member}}`,
+    `{"other":${member}}`,
+  ]
+  for (const c of cases) t.same(norm(meta(c)), norm(reference(c)), c)
+
+  fc.assert(
+    fc.property(
+      record,
+      fc.array(fc.record({ at: fc.nat(), ins: fc.constantFrom('', '}', '"', ',', 'x') })),
+      (rec, edits) => {
+        const text = JSON.stringify({
+          ...rec,
+          kubernetes: { pod_name: 'p', labels: { 'rbac/policy': 'allow' }, ...(rec.kubernetes as object) },
+        })
+        meta(text) // now known
+        let edited = text
+        for (const e of edits) {
+          const at = e.at % (edited.length + 1)
+          edited = edited.slice(0, at) + e.ins + edited.slice(at)
+        }
+        return isDeepStrictEqual(norm(meta(edited)), norm(reference(edited)))
+      },
+    ),
+    { numRuns: 2000 },
+  )
+  t.pass('edited records around known members agree')
+})

@@ -1,14 +1,12 @@
 // A validating JSON scanner over bytes that builds nothing. JSON.parse of every whole record
 // was the ingest path's main cost (a full object graph per record, then garbage); the relay only
-// needs to know that a record is one valid JSON value and where its top-level members are.
+// needs to know that a value is valid JSON and where it ends (records.ts walks a record's top
+// level with these pieces).
 // The grammar is RFC 8259, as JSON.parse accepts it. Callers check UTF-8 separately
 // (buffer.isUtf8) and pass a buffer ending where the value must end (reads past the end see
 // `undefined`). Nesting deeper than MAX_DEPTH counts as invalid.
 
 export const MAX_DEPTH = 256
-
-// Called for each member of the scanned object: key token [ks, ke) with its quotes, value [vs, ve).
-export type MemberFn = (ks: number, ke: number, vs: number, ve: number) => void
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -34,7 +32,8 @@ for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1
 const HEX = new Uint8Array(256)
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1
 
-function ws(b: Buffer, i: number): number {
+// Index of the first non-whitespace byte at or after i.
+export function skipSpace(b: Buffer, i: number): number {
   for (;;) {
     const c = b[i]
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i
@@ -99,29 +98,25 @@ function literal(b: Buffer, i: number, word: Buffer): number {
 }
 
 // Index after the value starting at i (no leading whitespace), or -1 when invalid.
-// `member` sees the members of this value when it is an object (not of nested objects).
-export function scanValue(b: Buffer, i: number, depth = 0, member?: MemberFn): number {
+export function scanValue(b: Buffer, i: number, depth = 0): number {
   const c = b[i]
   if (c === QUOTE) return scanString(b, i)
   if (c === LBRACE) {
     if (depth >= MAX_DEPTH) return -1
-    i = ws(b, i + 1)
+    i = skipSpace(b, i + 1)
     if (b[i] === RBRACE) return i + 1
     for (;;) {
       if (b[i] !== QUOTE) return -1
-      const ks = i
       i = scanString(b, i)
       if (i < 0) return -1
-      const ke = i
-      i = ws(b, i)
+      i = skipSpace(b, i)
       if (b[i] !== COLON) return -1
-      const vs = ws(b, i + 1)
+      const vs = skipSpace(b, i + 1)
       i = scanValue(b, vs, depth + 1)
       if (i < 0) return -1
-      member?.(ks, ke, vs, i)
-      i = ws(b, i)
+      i = skipSpace(b, i)
       if (b[i] === COMMA) {
-        i = ws(b, i + 1)
+        i = skipSpace(b, i + 1)
         continue
       }
       return b[i] === RBRACE ? i + 1 : -1
@@ -129,14 +124,14 @@ export function scanValue(b: Buffer, i: number, depth = 0, member?: MemberFn): n
   }
   if (c === LBRACKET) {
     if (depth >= MAX_DEPTH) return -1
-    i = ws(b, i + 1)
+    i = skipSpace(b, i + 1)
     if (b[i] === RBRACKET) return i + 1
     for (;;) {
       i = scanValue(b, i, depth + 1)
       if (i < 0) return -1
-      i = ws(b, i)
+      i = skipSpace(b, i)
       if (b[i] === COMMA) {
-        i = ws(b, i + 1)
+        i = skipSpace(b, i + 1)
         continue
       }
       return b[i] === RBRACKET ? i + 1 : -1

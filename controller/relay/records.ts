@@ -3,7 +3,7 @@
 // `kubernetes.namespace_name` and `kubernetes.labels` (for routing notices and RBAC). The bytes
 // forwarded to listeners are the original range, never a re-serialisation.
 import { isUtf8 } from 'node:buffer'
-import { scanValue, tokenIs } from './json-scan.ts'
+import { scanString, scanValue, skipSpace, tokenIs } from './json-scan.ts'
 import { type Rules, rulesFromLabels } from './rbac.ts'
 
 // What fluentd's out_http sends with `format json`: NDJSON when json_array is false,
@@ -25,6 +25,7 @@ const COMMA = 0x2c
 const LBRACE = 0x7b
 const RBRACE = 0x7d
 const LBRACKET = 0x5b
+const COLON = 0x3a
 const RBRACKET = 0x5d
 
 function isSpace(b: number): boolean {
@@ -44,6 +45,36 @@ export function splitRecords(
   // application/json with a bare object (or NDJSON) is read line by line, like NDJSON.
   if (format === 'json' && body[i] === LBRACKET) return splitArray(body, i + 1, each)
   return splitLines(body, i, each)
+}
+
+// Cuts a body that arrives in pieces into segments of whole lines, handed on as soon as they
+// are complete, so NDJSON records can be forwarded while the rest of the chunk is in flight.
+// A line cut by a piece boundary is carried (copied once) into the next segment.
+export class LineSegments {
+  #carry: Buffer[] = []
+
+  push(piece: Buffer, each: (segment: Buffer) => void): void {
+    const last = piece.lastIndexOf(NL)
+    if (last < 0) {
+      this.#carry.push(piece)
+      return
+    }
+    let from = 0
+    if (this.#carry.length > 0) {
+      from = piece.indexOf(NL) + 1
+      this.#carry.push(piece.subarray(0, from))
+      each(Buffer.concat(this.#carry))
+      this.#carry = []
+    }
+    if (last + 1 > from) each(piece.subarray(from, last + 1))
+    if (last + 1 < piece.length) this.#carry.push(piece.subarray(last + 1))
+  }
+
+  // The body ended: its last line needs no newline.
+  end(each: (segment: Buffer) => void): void {
+    if (this.#carry.length > 0) each(Buffer.concat(this.#carry))
+    this.#carry = []
+  }
 }
 
 function splitLines(body: Buffer, from: number, each: (start: number, end: number) => void): number {
@@ -115,40 +146,110 @@ function endOfString(body: Buffer, i: number): number {
   }
 }
 
-// What recently seen `kubernetes` members meant, keyed by their bytes (as a latin1 string: a
-// copy, so no posted body is pinned). Every record of one pod carries byte-identical pod metadata,
-// and a chunk mixes records of many pods (a buffer without a tag chunk key), so the cache holds
-// far more pods than one chunk has; when full it starts afresh, which keeps it simple and bounded.
-const CACHE_SIZE = 1024
-const cache = new Map<string, RecordMeta>()
-
 // Validates one record range (a UTF-8 JSON object) and reads its routing/RBAC fields, with
 // JSON.parse's meaning: the whole record is scanned, never built; only the value of its (last,
-// as JSON.parse would keep) top-level `kubernetes` member is parsed, and only when it differs
-// from those of recent records. Returns null when the range is not a JSON object: skip and count.
+// as JSON.parse would keep) top-level `kubernetes` member is parsed, and only when its bytes
+// differ from those of recent records. Returns null when the range is not a JSON object: skip
+// and count.
 export function recordMeta(body: Buffer, start: number, end: number): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
   // A view of just this record: reads past its end see `undefined`, never the next record.
   const b = body.subarray(start, end)
   if (!isUtf8(b)) return null
-  let ks = -1
-  let ke = -1
-  const found = scanValue(b, 0, 0, (s, e, vs, ve) => {
-    if (tokenIs(b, s, e, 'kubernetes')) {
-      ks = vs
-      ke = ve
+  let meta = NO_META
+  let i = skipSpace(b, 1)
+  if (b[i] === RBRACE) return i + 1 === b.length ? meta : null
+  for (;;) {
+    if (b[i] !== QUOTE) return null
+    const ks = i
+    i = scanString(b, i)
+    if (i < 0) return null
+    const ke = i
+    i = skipSpace(b, i)
+    if (b[i] !== COLON) return null
+    const vs = skipSpace(b, i + 1)
+    if (b[vs] === LBRACE && tokenIs(b, ks, ke, 'kubernetes')) {
+      // The pod's metadata: most of a record's bytes, and the same bytes for every record of a
+      // pod. Bytes equal to a member already validated end where it ended and mean what it meant.
+      const known = knownMembers.find(b, vs)
+      if (known) {
+        i = vs + known.bytes.length
+        meta = known.meta
+      } else {
+        i = scanValue(b, vs, 1)
+        if (i < 0) return null
+        meta = knownMembers.add(b, vs, i)
+      }
+    } else {
+      i = scanValue(b, vs, 1)
+      if (i < 0) return null
+      if (meta !== NO_META && tokenIs(b, ks, ke, 'kubernetes')) meta = NO_META // a later non-object wins
     }
-  })
-  if (found !== b.length) return null
-  if (ks < 0 || b[ks] !== LBRACE) return { pod: '', rules: null }
-  const key = b.toString('latin1', ks, ke)
-  const hit = cache.get(key)
-  if (hit) return hit
-  const meta = kubernetesMeta(JSON.parse(b.toString('utf8', ks, ke)) as Record<string, unknown>)
-  if (cache.size >= CACHE_SIZE) cache.clear()
-  cache.set(key, meta)
-  return meta
+    i = skipSpace(b, i)
+    if (b[i] === COMMA) {
+      i = skipSpace(b, i + 1)
+      continue
+    }
+    return b[i] === RBRACE && i + 1 === b.length ? meta : null
+  }
 }
+
+const NO_META: RecordMeta = { pod: '', rules: null }
+
+// `kubernetes` member values seen recently: their exact bytes (a copy, so no posted body is
+// pinned) and what they mean. Looked up by the first PREFIX bytes at the value's start (a record
+// mixes pods at random within a chunk, so a most-recent cache would rarely hit); a hit needs the
+// whole stored value to match byte for byte. Bounded: a bucket keeps its newest BUCKET values and
+// the whole cache starts afresh at CAPACITY values, which keeps it simple.
+interface KnownMember {
+  bytes: Buffer
+  meta: RecordMeta
+}
+
+class KnownMembers {
+  static readonly PREFIX = 96
+  static readonly BUCKET = 8
+  static readonly CAPACITY = 1024
+  #buckets = new Map<string, KnownMember[]>()
+  #size = 0
+
+  find(b: Buffer, at: number): KnownMember | undefined {
+    const bucket = this.#buckets.get(KnownMembers.#key(b, at))
+    if (!bucket) return undefined
+    for (const m of bucket) {
+      const n = m.bytes.length
+      if (at + n <= b.length && m.bytes.compare(b, at, at + n) === 0) return m
+    }
+    return undefined
+  }
+
+  // Records the value [s, e), just validated, and returns its meaning.
+  add(b: Buffer, s: number, e: number): RecordMeta {
+    const meta = kubernetesMeta(JSON.parse(b.toString('utf8', s, e)) as Record<string, unknown>)
+    if (this.#size >= KnownMembers.CAPACITY) {
+      this.#buckets.clear()
+      this.#size = 0
+    }
+    const bytes = Buffer.allocUnsafeSlow(e - s)
+    b.copy(bytes, 0, s, e)
+    const key = KnownMembers.#key(b, s)
+    let bucket = this.#buckets.get(key)
+    if (!bucket) {
+      bucket = []
+      this.#buckets.set(key, bucket)
+    }
+    bucket.unshift({ bytes, meta })
+    if (bucket.length > KnownMembers.BUCKET) bucket.pop()
+    else this.#size++
+    return meta
+  }
+
+  static #key(b: Buffer, at: number): string {
+    return b.toString('latin1', at, Math.min(b.length, at + KnownMembers.PREFIX))
+  }
+}
+
+const knownMembers = new KnownMembers()
 
 function kubernetesMeta(k: Record<string, unknown>): RecordMeta {
   const { pod_name: pod, namespace_name: ns, labels } = k
