@@ -1,5 +1,6 @@
 // Ingest → stream over real sockets: what fluentd posts arrives byte for byte, in order, at every
 // listener of that tap and nowhere else; bad input gets its documented answer.
+import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
@@ -119,6 +120,143 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   t.match(metrics, /log_socket_records_received_total\{namespace="shop",name="tap-a"\} 4/)
   t.match(metrics, /log_socket_ingest_requests_total\{code="413"\} 2/)
   t.notMatch(metrics, /dropped_total\{[^}]*\} [1-9]/, 'nothing dropped')
+  c.ws.close()
+})
+
+// A POST whose body the test writes piece by piece, as a slow or large upload arrives.
+function slowPost(
+  url: string,
+  headers: Record<string, string | number>,
+): { write(piece: string): void; end(): Promise<{ status: number; body: unknown }> } {
+  const req = http.request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', ...headers },
+  })
+  const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+    req.on('response', (res) => {
+      const parts: Buffer[] = []
+      res.on('data', (d: Buffer) => parts.push(d))
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(parts).toString()) }),
+      )
+    })
+    req.on('error', reject)
+  })
+  req.flushHeaders()
+  return {
+    write: (piece) => req.write(piece),
+    end: () => {
+      req.end()
+      return answer
+    },
+  }
+}
+
+t.test('NDJSON is forwarded while the chunk is still arriving', async (t) => {
+  const r = await startTestRelay()
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const lines = generateRecords(open, 4, 0).map((x) => JSON.stringify(x))
+  const body = `${lines.join('\n')}\n`
+  const cut = lines[0]!.length + 1 + Math.floor(lines[1]!.length / 2) // in the middle of the second line
+  const post = slowPost(r.ingestUrl(a), {
+    'content-length': Buffer.byteLength(body),
+    [INGEST_TOKEN_HEADER]: r.credential(a),
+  })
+  post.write(body.slice(0, cut))
+  await c.until(() => c.records().length === 1)
+  t.same(
+    c.records().map((x) => x.raw),
+    [lines[0]],
+    'the first record is out before the chunk is complete',
+  )
+  post.write(body.slice(cut, -10))
+  await c.until(() => c.records().length === 3)
+  post.write(body.slice(-10))
+  t.same(await post.end(), { status: 200, body: { records: 4, skipped: 0 } })
+  await c.until(() => c.records().length === 4)
+  t.same(
+    c.records().map((x) => x.raw),
+    lines,
+    'lines cut by pieces arrive whole, in order',
+  )
+
+  // A last line without a newline is a record too.
+  const tail = slowPost(r.ingestUrl(a), {
+    'content-length': Buffer.byteLength(lines[0]!),
+    [INGEST_TOKEN_HEADER]: r.credential(a),
+  })
+  tail.write(lines[0]!)
+  t.same(await tail.end(), { status: 200, body: { records: 1, skipped: 0 } })
+  await c.until(() => c.records().length === 5)
+  c.ws.close()
+})
+
+t.test('a streamed chunk whose tap goes away mid-body stops being forwarded and gets 404', async (t) => {
+  const r = await startTestRelay()
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const lines = generateRecords(open, 2, 0).map((x) => JSON.stringify(x))
+  const body = `${lines.join('\n')}\n`
+  const post = slowPost(r.ingestUrl(a), {
+    'content-length': Buffer.byteLength(body),
+    [INGEST_TOKEN_HEADER]: r.credential(a),
+  })
+  post.write(`${lines[0]}\n`)
+  await c.until(() => c.records().length === 1)
+  r.taps.remove('shop', 'tap-a')
+  r.taps.add('shop', 'tap-a') // recreated under the same name: a different tap
+  post.write(`${lines[1]}\n`)
+  const answer = await post.end()
+  t.equal(answer.status, 404)
+  t.match(answer.body, { error: 'unknown-tap' })
+  t.equal(c.records().length, 1, 'nothing after the deletion reached the old listener')
+})
+
+t.test('size limits: refused from the header when declared, after reading when chunked', async (t) => {
+  const r = await startTestRelay({ limits: { maxBodyBytes: 4096 } })
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const line = JSON.stringify(generateRecords(open, 1, 0)[0])
+  // Declared too large: answered before the body is sent at all.
+  const early = await new Promise<number>((resolve) =>
+    http
+      .request(r.ingestUrl(a), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-ndjson',
+          'content-length': 5000,
+          [INGEST_TOKEN_HEADER]: r.credential(a),
+        },
+      })
+      .on('response', (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      .flushHeaders(),
+  )
+  t.equal(early, 413, 'a declared size over the limit is refused without reading the body')
+  // Chunked (no Content-Length): read whole first, so an oversize body forwards nothing.
+  const chunked = slowPost(r.ingestUrl(a), {
+    'transfer-encoding': 'chunked',
+    [INGEST_TOKEN_HEADER]: r.credential(a),
+  })
+  for (let n = 0; n < 4096; n += line.length + 1) chunked.write(`${line}\n`)
+  const answer = await chunked.end()
+  t.equal(answer.status, 413)
+  t.match(answer.body, { error: 'too-large' })
+  // A small chunked body is taken whole.
+  const small = slowPost(r.ingestUrl(a), {
+    'transfer-encoding': 'chunked',
+    [INGEST_TOKEN_HEADER]: r.credential(a),
+  })
+  small.write(`${line}\n`)
+  t.same(await small.end(), { status: 200, body: { records: 1, skipped: 0 } })
+  await c.until(() => c.records().length === 1)
+  t.equal(c.records().length, 1, 'only the accepted chunk was forwarded')
   c.ws.close()
 })
 

@@ -127,7 +127,8 @@ t.test('over a socket: records are shown or replaced per listener, denials summa
   ]
   const chunk = encodeChunk(records)
   t.equal((await r.post(tap, chunk.body, chunk.headers)).status, 200)
-  await viewer.until((m) => m.filter((x) => x.type !== 'hello').length === 4)
+  // 5 records and 1 notice for the viewer; 2 records and 2 notices for bob.
+  await viewer.until((m) => m.filter((x) => x.type !== 'hello').length === 6)
   await bob.until((m) => m.filter((x) => x.type !== 'hello').length === 4)
   t.same(
     viewer.records().map((x) => x.raw),

@@ -1,5 +1,6 @@
 // The relay's routing core: one state per tap (ring, listeners, counters). Ingest appends to a
-// tap's ring and schedules one pump per tick for that tap's listeners; it never waits for them.
+// tap's ring and pumps that tap's listeners right away; it never waits for them (a listener
+// whose socket is full returns at once and resumes when it drains).
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { HelloMessage } from '../api/stream.ts'
@@ -32,20 +33,14 @@ class TapState {
   info: TapInfo
   received = 0
   lastRecordTime: string | undefined
-  #scheduled = false
 
   constructor(info: TapInfo, metrics: TapMetrics) {
     this.info = info
     this.metrics = metrics
   }
 
-  schedule(): void {
-    if (this.#scheduled || this.listeners.size === 0) return
-    this.#scheduled = true
-    setImmediate(() => {
-      this.#scheduled = false
-      for (const l of this.listeners) l.pump()
-    })
+  pump(): void {
+    for (const l of this.listeners) l.pump()
   }
 }
 
@@ -121,7 +116,7 @@ export class Hub {
       s.metrics.skipped.inc(skipped)
       for (const l of s.listeners) l.addSkipped(skipped)
     }
-    s.schedule()
+    s.pump()
     if (records) this.#report(s)
     return { records, skipped }
   }
