@@ -119,9 +119,9 @@ t.test('over a socket: records are shown or replaced per listener, denials summa
   const forViewer = { 'rbac/shop_viewer': 'allow' }
   const records = [
     rec('open-1', open, 1),
-    rec('secret-1', forViewer, 2),
-    rec('secret-1', forViewer, 3),
-    rec('secret-1', forViewer, 4),
+    rec('sécret-"1"', forViewer, 2),
+    rec('sécret-"1"', forViewer, 3),
+    rec('sécret-"1"', forViewer, 4),
     rec('open-1', open, 5),
     { message: 'no metadata' },
   ]
@@ -157,12 +157,18 @@ t.test('over a socket: records are shown or replaced per listener, denials summa
     {
       type: 'denied',
       seq: 4,
-      pod: 'shop/secret-1',
+      pod: 'shop/sécret-"1"',
       count: 3,
-      message: 'Permission denied to access shop/secret-1 logs for bob',
+      message: 'Permission denied to access shop/sécret-"1" logs for bob',
     },
     { type: 'denied', seq: 6, pod: '', count: 1, message: 'Permission denied to access  logs for bob' },
   ])
+  const noticeFrames = [...viewer.frames, ...bob.frames].filter((f) => f.startsWith('{"type":"denied"'))
+  t.same(
+    noticeFrames,
+    noticeFrames.map((f) => JSON.stringify(JSON.parse(f))),
+    'notices are written exactly as JSON.stringify writes them',
+  )
   viewer.ws.close()
   bob.ws.close()
 })

@@ -114,6 +114,7 @@ export class Listener {
   #blocked = false
   #closed = false
   #skipped = 0
+  #deniedParts = new Map<string, [string, string]>()
   #dropped: { count: number; fromSeq: number; toSeq: number; reason: DropReason } | null = null
   readonly #onWritten = (err?: Error): void => {
     if (err || !this.#blocked) return
@@ -152,6 +153,21 @@ export class Listener {
       this.#dropped.toSeq = toSeq
       this.#dropped.reason = reason
     } else this.#dropped = { count, fromSeq, toSeq, reason }
+  }
+
+  // The `denied` message, as JSON.stringify would write it. Its per-pod parts are kept: with
+  // pods mixed in every chunk, most denied records need a notice of their own.
+  #deniedNotice(pod: string, seq: number, count: number): string {
+    let parts = this.#deniedParts.get(pod)
+    if (!parts) {
+      if (this.#deniedParts.size >= 1024) this.#deniedParts.clear()
+      parts = [
+        `,"pod":${JSON.stringify(pod)},"count":`,
+        `,"message":${JSON.stringify(deniedText(pod, this.user.username))}}`,
+      ]
+      this.#deniedParts.set(pod, parts)
+    }
+    return `{"type":"denied","seq":${seq}${parts[0]}${count}${parts[1]}`
   }
 
   pump(): void {
@@ -201,13 +217,7 @@ export class Listener {
       if (!pending) return
       const { pod, seq, count } = pending
       pending = null
-      const text = JSON.stringify({
-        type: 'denied',
-        seq,
-        pod,
-        count,
-        message: deniedText(pod, this.user.username),
-      })
+      const text = this.#deniedNotice(pod, seq, count)
       // In the batch, between the records around it, like the records themselves.
       if (direct) queue(textWireFrame(text))
       else ws.send(text)
