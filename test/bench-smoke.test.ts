@@ -2,7 +2,7 @@
 // embedded send time survives the relay's framing, and the latency percentiles are right.
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { recordFrame } from '../controller/relay/listener.ts'
+import { recordFrame } from '../controller/relay/frames.ts'
 import { allowed, ruleKey, rulesFromLabels } from '../controller/relay/rbac.ts'
 import { Histogram } from '../scripts/bench/histogram.ts'
 import { productionNodeFlags } from '../scripts/bench/production-flags.ts'

@@ -3,7 +3,14 @@
 // payload-length encoding of RFC 6455 §5.2 (7-bit, 16-bit, 64-bit).
 import t from 'tap'
 import * as wsModule from 'ws'
-import { recordFrame, recordWireFrame, textWireFrame, wirePayload } from '../controller/relay/listener.ts'
+import {
+  type FramePlace,
+  FrameStores,
+  recordFrame,
+  recordWireFrame,
+  textWireFrame,
+  wirePayload,
+} from '../controller/relay/frames.ts'
 
 // ws's frame parser (exported at runtime, not in its type declarations).
 interface FrameReceiver {
@@ -56,4 +63,35 @@ t.test('several frames written as one buffer decode one by one, in order', async
     denied,
     '{"type":"record","seq":3,"record":{"b":"é"}}',
   ])
+})
+
+t.test('frames placed side by side in shared stores decode one by one, across stores', async (t) => {
+  const stores = new FrameStores()
+  // Enough records to fill more than one store, and one larger than a whole store.
+  const records = Array.from({ length: 700 }, (_, i) =>
+    JSON.stringify({ i, m: 'é'.repeat(i % 7 === 0 ? 900 : 300) }),
+  )
+  records.splice(350, 0, JSON.stringify({ big: 'x'.repeat(FrameStores.STORE_BYTES + 10) }))
+  const body = Buffer.from(records.join('\n'))
+  const places: FramePlace[] = []
+  let start = 0
+  for (const [i, r] of records.entries()) {
+    const end = start + Buffer.byteLength(r)
+    const p: FramePlace = { store: body, off: 0, len: 0 }
+    stores.place(p, 1_000_000 + i, body, start, end)
+    places.push(p)
+    start = end + 1
+  }
+  t.ok(new Set(places.map((p) => p.store)).size >= 3, 'several stores were used')
+  const adjacent = places.every((b, i) => {
+    const a = places[i - 1]
+    return !a || a.store !== b.store || b.off === a.off + a.len
+  })
+  t.ok(adjacent, 'frames in one store are adjacent')
+  const got = await decode(Buffer.concat(places.map((p) => p.store.subarray(p.off, p.off + p.len))))
+  t.same(
+    got,
+    records.map((r, i) => `{"type":"record","seq":${1_000_000 + i},"record":${r}}`),
+    'every frame decodes to its record message, in order',
+  )
 })

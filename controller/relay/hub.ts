@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { HelloMessage } from '../api/stream.ts'
 import type { TapInfo } from '../core/tap-directory.ts'
-import { type Entry, Listener, type RelayUser, recordWireFrame } from './listener.ts'
+import { FrameStores } from './frames.ts'
+import { type Entry, Listener, type RelayUser } from './listener.ts'
 import type { RelayMetrics, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
@@ -28,6 +29,7 @@ export interface ResumeQuery {
 
 class TapState {
   readonly ring = new Ring<Entry>()
+  readonly frames = new FrameStores()
   readonly listeners = new Set<Listener>()
   readonly metrics: TapMetrics
   info: TapInfo
@@ -92,13 +94,16 @@ export class Hub {
         skipped++
         return
       }
-      const seq = ring.lastSeq + 1
-      ring.push({
+      const entry: Entry = {
         size: end - start,
-        wire: recordWireFrame(seq, body, start, end),
+        store: body,
+        off: 0,
+        len: 0,
         pod: meta.pod,
         rules: meta.rules,
-      })
+      }
+      s.frames.place(entry, ring.lastSeq + 1, body, start, end)
+      ring.push(entry)
       records++
       bytes += end - start
     })

@@ -5,6 +5,7 @@
 // and never delays ingest or any other listener.
 import type { WebSocket } from 'ws'
 import type { DroppedMessage } from '../api/stream.ts'
+import { type FramePlace, textWireFrame, wirePayload } from './frames.ts'
 import type { DropReason, TapMetrics } from './metrics.ts'
 import { allowed, deniedText, type Rules, ruleKey } from './rbac.ts'
 import type { Ring } from './ring.ts'
@@ -16,11 +17,10 @@ export interface RelayUser {
   extra?: Record<string, string[]> // TokenReview extras, passed on to SubjectAccessReview
 }
 
-export interface Entry {
+// A record in the ring. Its place is the complete WebSocket frame of its `record` message,
+// built once at ingest (frames.ts) and written as is to every listener's socket.
+export interface Entry extends FramePlace {
   size: number // bytes of the original record
-  // The complete WebSocket frame of the `record` message (header + payload), built once at
-  // ingest and written as is to every listener's socket.
-  wire: Buffer
   pod: string
   rules: Rules
 }
@@ -32,69 +32,9 @@ export interface ListenerTap {
 }
 
 const TEXT = { binary: false } as const
-const RECORD_HEAD = '{"type":"record","seq":'
 // A batch of whole frames is written to the socket at once when it reaches either bound.
-const BATCH_FRAMES = 256
+const BATCH_PIECES = 256
 const BATCH_BYTES = 256 * 1024
-
-// Builds `{"type":"record","seq":N,"record":<original bytes>}` without touching the record.
-export function recordFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
-  const head = `${RECORD_HEAD}${seq},"record":`
-  const frame = Buffer.allocUnsafe(head.length + (end - start) + 1)
-  frame.write(head, 0, 'latin1')
-  body.copy(frame, head.length, start, end)
-  frame[frame.length - 1] = 0x7d // }
-  return frame
-}
-
-// Bytes of the header of an unmasked server frame carrying `n` payload bytes (RFC 6455 §5.2).
-function headerLength(n: number): number {
-  return n < 126 ? 2 : n < 65536 ? 4 : 10
-}
-
-// Writes the header of an unmasked text frame (FIN, opcode 1) for `n` payload bytes at the start
-// of `wire`, which has room for it; returns the header's length.
-function writeHeader(wire: Buffer, n: number): number {
-  const h = headerLength(n)
-  wire[0] = 0x81
-  if (h === 2) wire[1] = n
-  else if (h === 4) {
-    wire[1] = 126
-    wire.writeUInt16BE(n, 2)
-  } else {
-    wire[1] = 127
-    wire.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
-    wire.writeUInt32BE(n >>> 0, 6)
-  }
-  return h
-}
-
-// One complete WebSocket text frame carrying `text` (a server message).
-export function textWireFrame(text: string): Buffer {
-  const n = Buffer.byteLength(text)
-  const wire = Buffer.allocUnsafe(headerLength(n) + n)
-  wire.write(text, writeHeader(wire, n), 'utf8')
-  return wire
-}
-
-// The `record` message of `recordFrame` as one complete WebSocket text frame (FIN, opcode 1,
-// unmasked: server to client), in a single allocation. The payload is the same bytes.
-export function recordWireFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
-  const head = `${RECORD_HEAD}${seq},"record":`
-  const n = head.length + (end - start) + 1
-  const wire = Buffer.allocUnsafe(headerLength(n) + n)
-  const h = writeHeader(wire, n)
-  wire.write(head, h, 'latin1')
-  body.copy(wire, h + head.length, start, end)
-  wire[wire.length - 1] = 0x7d // }
-  return wire
-}
-
-// The message inside a frame built by `recordWireFrame`.
-export function wirePayload(wire: Buffer): Buffer {
-  const len = wire[1]! & 0x7f
-  return wire.subarray(len < 126 ? 2 : len === 126 ? 4 : 10)
-}
 
 // ws internals the batched path relies on: its TCP socket and its sender's queue (non-empty only
 // while compressing or reading a Blob, neither of which the relay does).
@@ -199,6 +139,7 @@ export class Listener {
     const batch: Buffer[] = []
     let batchBytes = 0
     const flushBatch = (): void => {
+      flushRun()
       if (batch.length === 0) return
       tcp!.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes))
       batch.length = 0
@@ -207,7 +148,27 @@ export class Listener {
     const queue = (wire: Buffer): void => {
       batch.push(wire)
       batchBytes += wire.length
-      if (batch.length >= BATCH_FRAMES || batchBytes >= BATCH_BYTES) flushBatch()
+      if (batch.length >= BATCH_PIECES || batchBytes >= BATCH_BYTES) flushBatch()
+    }
+    // Frames adjacent in one store go out as one slice: [run.off, runEnd) of run.store.
+    let run: FramePlace | null = null
+    let runEnd = 0
+    let runBytes = 0
+    const flushRun = (): void => {
+      if (!run) return
+      const r = run
+      run = null
+      runBytes = 0
+      queue(r.store.subarray(r.off, runEnd))
+    }
+    const queueFrame = (e: FramePlace): void => {
+      if (!run || run.store !== e.store || runEnd !== e.off) {
+        flushRun()
+        run = e
+        runEnd = e.off
+      }
+      runEnd += e.len
+      runBytes += e.len
     }
     let sent = 0
     let sentBytes = 0
@@ -219,12 +180,14 @@ export class Listener {
       pending = null
       const text = this.#deniedNotice(pod, seq, count)
       // In the batch, between the records around it, like the records themselves.
-      if (direct) queue(textWireFrame(text))
-      else ws.send(text)
+      if (direct) {
+        flushRun()
+        queue(textWireFrame(text))
+      } else ws.send(text)
     }
     const last = ring.lastSeq
     while (this.cursor <= last) {
-      if (ws.bufferedAmount + batchBytes >= this.#highWater) {
+      if (ws.bufferedAmount + batchBytes + runBytes >= this.#highWater) {
         this.#blocked = true
         break
       }
@@ -232,8 +195,8 @@ export class Listener {
       const e = ring.get(seq)!
       if (allowed(e.rules, this.key)) {
         flushDenied()
-        if (direct) queue(e.wire)
-        else ws.send(wirePayload(e.wire), TEXT)
+        if (direct) queueFrame(e)
+        else ws.send(wirePayload(e.store.subarray(e.off, e.off + e.len)), TEXT)
         sent++
         sentBytes += e.size
       } else {
