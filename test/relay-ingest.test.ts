@@ -84,6 +84,16 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   )
   t.equal((c.messages.find((m) => m.type === 'skipped') as SkippedMessage).count, 2)
 
+  // A record that is not UTF-8 is skipped; the rest of the body is checked record by record.
+  const notUtf8 = Buffer.concat([
+    Buffer.from(`${good.lines[0]}\n{"m":"`),
+    Buffer.from([0xc3, 0x28]),
+    Buffer.from(`"}\n${good.lines[1]}\n`),
+  ])
+  res = await r.post(a, notUtf8)
+  t.same(await res.json(), { records: 2, skipped: 1 }, 'invalid UTF-8 in one record')
+  await c.until(() => c.records().length === 4)
+
   res = await r.post(a, Buffer.alloc(65 * 1024, 0x20))
   t.equal(res.status, 413, 'oversize body')
   t.match(await res.json(), { error: 'too-large' })
@@ -114,10 +124,10 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   // Still serving: the next good chunk arrives.
   res = await r.post(a, good.body)
   t.equal(res.status, 200)
-  await c.until(() => c.records().length === 4)
+  await c.until(() => c.records().length === 6)
   const metrics = await r.registry.metrics()
-  t.match(metrics, /log_socket_records_skipped_total\{namespace="shop",name="tap-a"\} 2/)
-  t.match(metrics, /log_socket_records_received_total\{namespace="shop",name="tap-a"\} 4/)
+  t.match(metrics, /log_socket_records_skipped_total\{namespace="shop",name="tap-a"\} 3/)
+  t.match(metrics, /log_socket_records_received_total\{namespace="shop",name="tap-a"\} 6/)
   t.match(metrics, /log_socket_ingest_requests_total\{code="413"\} 2/)
   t.notMatch(metrics, /dropped_total\{[^}]*\} [1-9]/, 'nothing dropped')
   c.ws.close()

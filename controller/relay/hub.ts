@@ -1,6 +1,7 @@
 // The relay's routing core: one state per tap (ring, listeners, counters). Ingest appends to a
 // tap's ring and pumps that tap's listeners right away; it never waits for them (a listener
 // whose socket is full returns at once and resumes when it drains).
+import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import type { HelloMessage } from '../api/stream.ts'
@@ -88,8 +89,9 @@ export class Hub {
     let skipped = 0
     const ring = s.ring
     const before = ring.bytes
+    const utf8 = isUtf8(body)
     const badElements = splitRecords(body, format, (start, end) => {
-      const meta = recordMeta(body, start, end)
+      const meta = recordMeta(body, start, end, utf8)
       if (!meta) {
         skipped++
         return

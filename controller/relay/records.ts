@@ -150,12 +150,13 @@ function endOfString(body: Buffer, i: number): number {
 // JSON.parse's meaning: the whole record is scanned, never built; only the value of its (last,
 // as JSON.parse would keep) top-level `kubernetes` member is parsed, and only when its bytes
 // differ from those of recent records. Returns null when the range is not a JSON object: skip
-// and count.
-export function recordMeta(body: Buffer, start: number, end: number): RecordMeta | null {
+// and count. `utf8` says the whole body is already known to be valid UTF-8 (then so is every
+// record in it: records are cut at ASCII bytes).
+export function recordMeta(body: Buffer, start: number, end: number, utf8 = false): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
   // A view of just this record: reads past its end see `undefined`, never the next record.
   const b = body.subarray(start, end)
-  if (!isUtf8(b)) return null
+  if (!utf8 && !isUtf8(b)) return null
   let meta = NO_META
   let i = skipSpace(b, 1)
   if (b[i] === RBRACE) return i + 1 === b.length ? meta : null
@@ -197,9 +198,9 @@ export function recordMeta(body: Buffer, start: number, end: number): RecordMeta
 const NO_META: RecordMeta = { pod: '', rules: null }
 
 // `kubernetes` member values seen recently: their exact bytes (a copy, so no posted body is
-// pinned) and what they mean. Looked up by the first PREFIX bytes at the value's start (a record
-// mixes pods at random within a chunk, so a most-recent cache would rarely hit); a hit needs the
-// whole stored value to match byte for byte. Bounded: a bucket keeps its newest BUCKET values and
+// pinned) and what they mean. Looked up by a hash of the first PREFIX bytes at the value's start
+// (a chunk mixes pods at random, so a most-recent cache would rarely hit); the hash only picks a
+// bucket, and a hit needs the whole stored value to match byte for byte. Bounded: a bucket keeps its newest BUCKET values and
 // the whole cache starts afresh at CAPACITY values, which keeps it simple.
 interface KnownMember {
   bytes: Buffer
@@ -210,7 +211,7 @@ class KnownMembers {
   static readonly PREFIX = 96
   static readonly BUCKET = 8
   static readonly CAPACITY = 1024
-  #buckets = new Map<string, KnownMember[]>()
+  #buckets = new Map<number, KnownMember[]>()
   #size = 0
 
   find(b: Buffer, at: number): KnownMember | undefined {
@@ -244,8 +245,13 @@ class KnownMembers {
     return meta
   }
 
-  static #key(b: Buffer, at: number): string {
-    return b.toString('latin1', at, Math.min(b.length, at + KnownMembers.PREFIX))
+  // FNV-1a over every other byte: cheaper than building a string key, and pod metadata differs
+  // early (pod_name, pod_id) in many bytes at once.
+  static #key(b: Buffer, at: number): number {
+    const end = Math.min(b.length, at + KnownMembers.PREFIX)
+    let h = 0x811c9dc5
+    for (let i = at; i < end; i += 2) h = Math.imul(h ^ b[i]!, 0x01000193)
+    return h
   }
 }
 
