@@ -5,8 +5,9 @@ import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
 import type { SkippedMessage } from '../controller/api/stream.ts'
+import type { TapInfo } from '../controller/core/tap-directory.ts'
 import { encodeChunk, type FakePod, generateRecords } from './support/fluentd-records.ts'
-import { connect, startTestRelay } from './support/relay.ts'
+import { connect, startTestRelay, type TestRelay } from './support/relay.ts'
 
 const open: FakePod[] = [
   { namespace: 'shop', name: 'web-1', labels: { 'rbac/policy': 'allow', app: 'web' } },
@@ -135,12 +136,17 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
 
 // A POST whose body the test writes piece by piece, as a slow or large upload arrives.
 function slowPost(
-  url: string,
+  r: TestRelay,
+  tap: TapInfo,
   headers: Record<string, string | number>,
-): { write(piece: string): void; end(): Promise<{ status: number; body: unknown }> } {
-  const req = http.request(url, {
+): {
+  write(piece: string): void
+  end(): Promise<{ status: number; body: unknown }>
+  answer: Promise<{ status: number; body: unknown }> // without ending the body
+} {
+  const req = http.request(r.ingestUrl(tap), {
     method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson', ...headers },
+    headers: { 'content-type': 'application/x-ndjson', [INGEST_TOKEN_HEADER]: r.credential(tap), ...headers },
   })
   const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
     req.on('response', (res) => {
@@ -159,6 +165,7 @@ function slowPost(
       req.end()
       return answer
     },
+    answer,
   }
 }
 
@@ -170,10 +177,7 @@ t.test('NDJSON is forwarded while the chunk is still arriving', async (t) => {
   const lines = generateRecords(open, 4, 0).map((x) => JSON.stringify(x))
   const body = `${lines.join('\n')}\n`
   const cut = lines[0]!.length + 1 + Math.floor(lines[1]!.length / 2) // in the middle of the second line
-  const post = slowPost(r.ingestUrl(a), {
-    'content-length': Buffer.byteLength(body),
-    [INGEST_TOKEN_HEADER]: r.credential(a),
-  })
+  const post = slowPost(r, a, { 'content-length': Buffer.byteLength(body) })
   post.write(body.slice(0, cut))
   await c.until(() => c.records().length === 1)
   t.same(
@@ -193,10 +197,7 @@ t.test('NDJSON is forwarded while the chunk is still arriving', async (t) => {
   )
 
   // A last line without a newline is a record too.
-  const tail = slowPost(r.ingestUrl(a), {
-    'content-length': Buffer.byteLength(lines[0]!),
-    [INGEST_TOKEN_HEADER]: r.credential(a),
-  })
+  const tail = slowPost(r, a, { 'content-length': Buffer.byteLength(lines[0]!) })
   tail.write(lines[0]!)
   t.same(await tail.end(), { status: 200, body: { records: 1, skipped: 0 } })
   await c.until(() => c.records().length === 5)
@@ -210,10 +211,7 @@ t.test('a streamed chunk whose tap goes away mid-body stops being forwarded and 
   const c = await connect(r.streamUrl(a), 'token-alice')
   const lines = generateRecords(open, 2, 0).map((x) => JSON.stringify(x))
   const body = `${lines.join('\n')}\n`
-  const post = slowPost(r.ingestUrl(a), {
-    'content-length': Buffer.byteLength(body),
-    [INGEST_TOKEN_HEADER]: r.credential(a),
-  })
+  const post = slowPost(r, a, { 'content-length': Buffer.byteLength(body) })
   post.write(`${lines[0]}\n`)
   await c.until(() => c.records().length === 1)
   r.taps.remove('shop', 'tap-a')
@@ -232,37 +230,16 @@ t.test('size limits: refused from the header when declared, after reading when c
   const c = await connect(r.streamUrl(a), 'token-alice')
   const line = JSON.stringify(generateRecords(open, 1, 0)[0])
   // Declared too large: answered before the body is sent at all.
-  const early = await new Promise<number>((resolve) =>
-    http
-      .request(r.ingestUrl(a), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-ndjson',
-          'content-length': 5000,
-          [INGEST_TOKEN_HEADER]: r.credential(a),
-        },
-      })
-      .on('response', (res) => {
-        res.resume()
-        resolve(res.statusCode!)
-      })
-      .flushHeaders(),
-  )
-  t.equal(early, 413, 'a declared size over the limit is refused without reading the body')
+  const early = await slowPost(r, a, { 'content-length': 5000 }).answer
+  t.equal(early.status, 413, 'a declared size over the limit is refused without reading the body')
   // Chunked (no Content-Length): read whole first, so an oversize body forwards nothing.
-  const chunked = slowPost(r.ingestUrl(a), {
-    'transfer-encoding': 'chunked',
-    [INGEST_TOKEN_HEADER]: r.credential(a),
-  })
+  const chunked = slowPost(r, a, { 'transfer-encoding': 'chunked' })
   for (let n = 0; n < 4096; n += line.length + 1) chunked.write(`${line}\n`)
   const answer = await chunked.end()
   t.equal(answer.status, 413)
   t.match(answer.body, { error: 'too-large' })
   // A small chunked body is taken whole.
-  const small = slowPost(r.ingestUrl(a), {
-    'transfer-encoding': 'chunked',
-    [INGEST_TOKEN_HEADER]: r.credential(a),
-  })
+  const small = slowPost(r, a, { 'transfer-encoding': 'chunked' })
   small.write(`${line}\n`)
   t.same(await small.end(), { status: 200, body: { records: 1, skipped: 0 } })
   await c.until(() => c.records().length === 1)
