@@ -232,6 +232,7 @@ interface Figures {
   ingestRate: number
   ingestMBps: number
   listenerMin: number // stream records/s served to the slowest healthy listener (frames + denied)
+  listenerMedian: number // the same for the median healthy listener
   framesPerSec: number // record frames/s to the slowest healthy listener
   lossPct: number // records the slowest healthy listener lost (dropped)
   latency: Histogram
@@ -253,12 +254,16 @@ function figures(o: Outcome): Figures {
     minFrames = Math.min(minFrames, h.records)
   }
   const share = expectedFrames > 0 ? minFrames / expectedFrames : 0
+  const sorted = clients.healthy.map((h) => h.records).sort((a, b) => a - b)
+  const medianFrames = sorted[Math.floor((sorted.length - 1) / 2)] ?? 0
   const elapsed = o.s.seconds + 3
   return {
     windowSec,
     ingestRate: load.measuredRecords / windowSec,
     ingestMBps: ((load.bytes / load.chunks) * (load.measuredRecords / PER_CHUNK)) / windowSec / 1e6,
     listenerMin: (share * load.measuredRecords) / windowSec,
+    listenerMedian:
+      expectedFrames > 0 ? (medianFrames / expectedFrames) * (load.measuredRecords / windowSec) : 0,
     framesPerSec: minFrames / windowSec,
     lossPct: (1 - share) * 100,
     latency,
@@ -290,6 +295,7 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
       ceil ? `${((x.ingestRate / ceil.recordsPerSec) * 100).toFixed(0)}%` : '–',
     ),
     row('records/s served per listener (min)', '–', (x) => kps(x.listenerMin)),
+    row('records/s served per listener (median)', '–', (x) => kps(x.listenerMedian)),
     row('record frames/s per listener (min)', '–', (x) => kps(x.framesPerSec)),
     row('records lost by a healthy listener', '–', (x) => `${x.lossPct.toFixed(1)}%`),
     row('  of which told as dropped', '–', (_x, o) =>
