@@ -143,6 +143,7 @@ function slowPost(
   write(piece: string): void
   end(): Promise<{ status: number; body: unknown }>
   answer: Promise<{ status: number; body: unknown }> // without ending the body
+  destroy(): void // the poster goes away mid-body
 } {
   const req = http.request(r.ingestUrl(tap), {
     method: 'POST',
@@ -166,6 +167,7 @@ function slowPost(
       return answer
     },
     answer,
+    destroy: () => req.destroy(),
   }
 }
 
@@ -221,6 +223,36 @@ t.test('a streamed chunk whose tap goes away mid-body stops being forwarded and 
   t.equal(answer.status, 404)
   t.match(answer.body, { error: 'unknown-tap' })
   t.equal(c.records().length, 1, 'nothing after the deletion reached the old listener')
+})
+
+t.test('a poster that goes away mid-body leaves the relay serving, with what had arrived', async (t) => {
+  const r = await startTestRelay({ limits: { maxInflightChunks: 1 } })
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const lines = generateRecords(open, 2, 0).map((x) => JSON.stringify(x))
+  const gone = slowPost(r, a, { 'content-length': 100_000 })
+  gone.answer.catch(() => {}) // the socket is destroyed below: no answer comes
+  gone.write(`${lines[0]}\n${lines[1]!.slice(0, 20)}`)
+  await c.until(() => c.records().length === 1)
+  gone.destroy()
+  // The only in-flight slot is freed once the relay sees the abort: the next chunk is taken.
+  let answer: { status: number; body: unknown } = { status: 0, body: null }
+  for (let i = 0; i < 40; i++) {
+    const next = slowPost(r, a, { 'content-length': Buffer.byteLength(lines[1]!) })
+    next.write(lines[1]!)
+    answer = await next.end()
+    if (!(answer.body as { dropped?: boolean }).dropped) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.same(answer, { status: 200, body: { records: 1, skipped: 0 } })
+  await c.until(() => c.records().length === 2)
+  t.same(
+    c.records().map((x) => x.raw),
+    lines,
+    'the complete line of the aborted body was forwarded, its cut line was not',
+  )
+  c.ws.close()
 })
 
 t.test('size limits: refused from the header when declared, after reading when chunked', async (t) => {
