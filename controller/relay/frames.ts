@@ -47,16 +47,17 @@ function recordMessageLength(seq: number, n: number): number {
   return RECORD_HEAD.length + digitCount(seq) + RECORD_MID.length + n + 1
 }
 
-// Writes the frame of record `seq` (the bytes [start, end) of body) at `at`; returns its length.
+// Writes the frame of record `seq` (the bytes [start, end) of body, making a message of n bytes)
+// at `at`; returns the frame's length.
 function writeRecordFrame(
   b: Buffer,
   at: number,
+  n: number,
   seq: number,
   body: Buffer,
   start: number,
   end: number,
 ): number {
-  const n = recordMessageLength(seq, end - start)
   let o = at + writeHeader(b, at, n)
   b.set(RECORD_HEAD, o)
   o += RECORD_HEAD.length
@@ -80,7 +81,7 @@ export function recordFrame(seq: number, body: Buffer, start: number, end: numbe
 export function recordWireFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
   const n = recordMessageLength(seq, end - start)
   const wire = Buffer.allocUnsafe(headerLength(n) + n)
-  writeRecordFrame(wire, 0, seq, body, start, end)
+  writeRecordFrame(wire, 0, n, seq, body, start, end)
   return wire
 }
 
@@ -117,7 +118,7 @@ export class FrameStores {
     }
     place.store = this.#store
     place.off = this.#used
-    place.len = writeRecordFrame(this.#store, this.#used, seq, body, start, end)
+    place.len = writeRecordFrame(this.#store, this.#used, n, seq, body, start, end)
     this.#used += place.len
   }
 }

@@ -96,6 +96,7 @@ export class Hub {
         skipped++
         return
       }
+      // Its frame's place is filled in by `place`, without another object per record.
       const entry: Entry = {
         size: end - start,
         store: body,

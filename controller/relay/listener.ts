@@ -150,25 +150,23 @@ export class Listener {
       batchBytes += wire.length
       if (batch.length >= BATCH_PIECES || batchBytes >= BATCH_BYTES) flushBatch()
     }
-    // Frames adjacent in one store go out as one slice: [run.off, runEnd) of run.store.
-    let run: FramePlace | null = null
+    // Frames adjacent in one store go out as one slice: [runStart, runEnd) of runStore.
+    let runStore: Buffer | null = null
+    let runStart = 0
     let runEnd = 0
-    let runBytes = 0
     const flushRun = (): void => {
-      if (!run) return
-      const r = run
-      run = null
-      runBytes = 0
-      queue(r.store.subarray(r.off, runEnd))
+      const slice = runStore && runEnd > runStart ? runStore.subarray(runStart, runEnd) : null
+      runStore = null // first: queue() may flush the batch, which flushes the run
+      runStart = runEnd = 0
+      if (slice) queue(slice)
     }
     const queueFrame = (e: FramePlace): void => {
-      if (!run || run.store !== e.store || runEnd !== e.off) {
+      if (runStore !== e.store || runEnd !== e.off) {
         flushRun()
-        run = e
-        runEnd = e.off
+        runStore = e.store
+        runStart = runEnd = e.off
       }
       runEnd += e.len
-      runBytes += e.len
     }
     let sent = 0
     let sentBytes = 0
@@ -187,7 +185,7 @@ export class Listener {
     }
     const last = ring.lastSeq
     while (this.cursor <= last) {
-      if (ws.bufferedAmount + batchBytes + runBytes >= this.#highWater) {
+      if (ws.bufferedAmount + batchBytes + runEnd - runStart >= this.#highWater) {
         this.#blocked = true
         break
       }
