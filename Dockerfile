@@ -30,4 +30,4 @@ EXPOSE 10000 10001 8080
 # --max-semi-space-size=2 (MB): V8's young generation otherwise grows to tens of MB under the relay's
 # allocation rate (one frame per record); capping it cut peak RSS at 20k records/s by ~60 MB for
 # no measurable CPU (docs/benchmarks.md). `npm run bench` starts its relay with these same flags.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/controller/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/controller/program/main.js"]

@@ -9,7 +9,7 @@
  *   4  forbidden: not allowed (creating LogTaps, proxying to the relay, or the relay refused the token)
  *   5  tap failed: the tap could not be activated, or was deleted while streaming
  */
-import type { RefusalBody } from '../controller/api/stream.ts'
+import type { RefusalBody } from '../api/stream-protocol.ts'
 
 export const ExitCodes = {
   Ok: 0,

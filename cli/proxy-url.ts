@@ -3,7 +3,7 @@
 // Through the API server (default): the relay Service behind the API server's service proxy,
 //   <server incl. any path prefix>/api/v1/namespaces/<svcNs>/services/[https:]<svc>:<port>/proxy/taps/<ns>/<tap>
 // Direct (`--listen-addr`): the relay itself, `ws://` or `wss://` (`wss://` when no scheme is given).
-import { streamPath } from '../controller/api/logtap.ts'
+import { streamPath } from '../api/logtap.ts'
 import { usageError } from './errors.ts'
 
 export interface ProxyTarget {

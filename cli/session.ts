@@ -19,7 +19,7 @@ import {
   type LogTap,
   PLURAL,
   VERSION,
-} from '../controller/api/logtap.ts'
+} from '../api/logtap.ts'
 import { fromApiError } from './errors.ts'
 
 export const LABEL_CREATED_BY = 'app.kubernetes.io/created-by'

@@ -4,7 +4,7 @@
 // the controller's reason when the tap cannot work.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
-import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../controller/api/logtap.ts'
+import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { apiStatusCode, fromApiError, notFoundError, tapFailedError } from './errors.ts'
 
 export type TapState =

@@ -2,15 +2,15 @@
 // Everything with a side effect comes in through `deps`, so tests (and the end-to-end harness) can
 // run it in-process with their own streams, signal and kubeconfig.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
-import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../controller/api/logtap.ts'
+import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { type ExitCode, ExitCodes, exitCodeFor, formatError, tapFailedError } from './errors.ts'
 import { handshakeAuth, loadKubeConfig, relayToken, serverUrl } from './kubeconfig.ts'
 import type { TailOptions } from './options.ts'
 import { createPrinter, type Sink, useColor } from './output/index.ts'
 import { directStreamUrl, proxyStreamUrl } from './proxy-url.ts'
+import { droppedNotice, type StreamOptions, streamTap } from './relay-client.ts'
 import { createSession, type Session } from './session.ts'
 import { waitForReady } from './status.ts'
-import { droppedNotice, type StreamOptions, streamTap } from './stream.ts'
 
 export interface TailDeps {
   stdout: Sink & { isTTY?: boolean }

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
-import { GROUP, PLURAL } from '../controller/api/logtap.ts'
-import { type ClusterState, startCluster, stopCluster, view } from '../test/support/cluster.ts'
-import { type FakePod, type MessageFn, samplePods } from '../test/support/fluentd-records.ts'
-import { type Stack, startStack, writeTokenKubeconfig } from '../test/support/stack.ts'
+import { GROUP, PLURAL } from '../api/logtap.ts'
+import { type ClusterState, startCluster, stopCluster, view } from '../local-cluster/cluster.ts'
+import { type FakePod, type MessageFn, samplePods } from '../local-cluster/sample-records.ts'
+import { type Stack, startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const say = (line: string) => process.stderr.write(`\x1b[2m[demo]\x1b[0m ${line}\n`)

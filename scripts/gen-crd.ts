@@ -14,7 +14,7 @@ import {
   SHORT_NAMES,
   SINGULAR,
   VERSION,
-} from '../controller/api/logtap.ts'
+} from '../api/logtap.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const CRD_PATH = join(root, 'crds', `${GROUP}_${PLURAL}.yaml`)

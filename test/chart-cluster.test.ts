@@ -4,9 +4,9 @@
 // request), and uninstall leaves nothing cluster-wide behind.
 import { AuthenticationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import t from 'tap'
+import { getCluster, type TestCluster } from '../local-cluster/cluster.ts'
 import { type Access, allowed, eventuallyAllowed, serviceAccount } from './support/access.ts'
 import { chartControllerIdentity } from './support/chart-identity.ts'
-import { getCluster, type TestCluster } from './support/cluster.ts'
 import { chartDir, helm, provideHelm } from './support/helm.ts'
 
 let c: TestCluster

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { parseConfig } from '../controller/config.ts'
+import { parseConfig } from '../controller/program/config.ts'
 import { chartDir, find, helm, type K8sObject, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
 interface Rule {

@@ -10,10 +10,10 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CoordinationV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import t from 'tap'
+import { GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { ExitCodes } from '../cli/errors.ts'
-import { GROUP, type LogTap, PLURAL, VERSION } from '../controller/api/logtap.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
 import { controllerStandIn, ensureLogTapCrd } from './support/cli-cluster.ts'
-import { getCluster } from './support/cluster.ts'
 import { startFakeRelay } from './support/fake-relay.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')

@@ -1,10 +1,10 @@
 // Output modes: raw is byte-identical to what fluentd posted; pretty with and without colour; json
 // envelopes; --grep/--exclude/--fields.
 import t from 'tap'
+import type { StreamMessage } from '../api/stream-protocol.ts'
 import { createPrinter, type PrinterOptions, useColor } from '../cli/output/index.ts'
 import { formatTime, podColour, prettyParts } from '../cli/output/pretty.ts'
-import { recordBytes } from '../cli/stream.ts'
-import type { StreamMessage } from '../controller/api/stream.ts'
+import { recordBytes } from '../cli/relay-client.ts'
 
 // A record as fluentd's json formatter might write it: odd spacing, escapes, a number JSON.parse
 // cannot keep exactly, non-ASCII text. None of it may change on the way to stdout.

@@ -3,12 +3,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CoordinationV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import t from 'tap'
+import { API_VERSION, GROUP, KIND, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { ExitCodes, K8stailError } from '../cli/errors.ts'
 import { createSession } from '../cli/session.ts'
 import { waitForReady } from '../cli/status.ts'
-import { API_VERSION, GROUP, KIND, type LogTap, PLURAL, VERSION } from '../controller/api/logtap.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
 import { controllerStandIn, ensureLogTapCrd } from './support/cli-cluster.ts'
-import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
 await ensureLogTapCrd(c.kc)

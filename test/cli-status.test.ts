@@ -1,7 +1,7 @@
 // What k8stail says while a tap is being activated, from the LogTap's conditions.
 import t from 'tap'
+import type { Condition, LogTap } from '../api/logtap.ts'
 import { describeTap, formatElapsed } from '../cli/status.ts'
-import type { Condition, LogTap } from '../controller/api/logtap.ts'
 
 const T = '2026-11-27T05:00:00Z'
 function tap(conditions: Partial<Condition>[], deleting = false): LogTap {

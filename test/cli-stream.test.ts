@@ -6,7 +6,7 @@ import { runCommand } from 'citty'
 import t from 'tap'
 import { createTailCommand } from '../cli/commands/tail.ts'
 import { ExitCodes } from '../cli/errors.ts'
-import { afterHello, backoffMs } from '../cli/stream.ts'
+import { afterHello, backoffMs } from '../cli/relay-client.ts'
 import { type FakeRelay, startFakeRelay } from './support/fake-relay.ts'
 
 const TAP = 'shop/shared'

@@ -1,12 +1,12 @@
 import t from 'tap'
-import { FINALIZER_OUTPUT, INGEST_TOKEN_HEADER, LABEL_TAP, type LogTap } from '../controller/api/logtap.ts'
-import { setCondition } from '../controller/core/conditions.ts'
-import { verifyTapCredential } from '../controller/core/credential.ts'
-import { attachPatch, detachPatch, mirrorFlowSpec } from '../controller/core/flows.ts'
-import { tapLabelValue, tapObjectName } from '../controller/core/naming.ts'
-import type { KObject } from '../controller/core/objects.ts'
-import { desiredOutput } from '../controller/core/output.ts'
-import { sessionVerdict } from '../controller/core/session.ts'
+import { verifyTapCredential } from '../api/credential.ts'
+import { FINALIZER_OUTPUT, INGEST_TOKEN_HEADER, LABEL_TAP, type LogTap } from '../api/logtap.ts'
+import type { KObject } from '../controller/kube/objects.ts'
+import { setCondition } from '../controller/reconciler/desired/conditions.ts'
+import { attachPatch, detachPatch, mirrorFlowSpec } from '../controller/reconciler/desired/flows.ts'
+import { tapLabelValue, tapObjectName } from '../controller/reconciler/desired/naming.ts'
+import { desiredOutput } from '../controller/reconciler/desired/output.ts'
+import { sessionVerdict } from '../controller/reconciler/desired/session.ts'
 
 const key = new Uint8Array(32).fill(7)
 const tap = (over: Partial<LogTap['spec']> = {}): LogTap => ({

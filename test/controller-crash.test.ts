@@ -1,7 +1,8 @@
 // The controller killed before each step of creation and deletion, then restarted, converges with
 // no dangling ref and no orphan; and two replicas with leader election never lead at once.
 import t, { type Test } from 'tap'
-import type { Action } from '../controller/core/desired.ts'
+import type { Action } from '../controller/reconciler/desired/desired.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
 import {
   InvariantWatcher,
   Objects,
@@ -11,7 +12,6 @@ import {
   userFlow,
   waitFor,
 } from './controller-helpers.ts'
-import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
 

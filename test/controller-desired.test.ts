@@ -1,9 +1,14 @@
 // desired() decides every step; these tables pin the ordering invariant and the conditions.
 import t from 'tap'
-import { FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap } from '../controller/api/logtap.ts'
-import { type Action, type DesiredConfig, desired, type Observed } from '../controller/core/desired.ts'
-import type { KObject } from '../controller/core/objects.ts'
-import { desiredOutput } from '../controller/core/output.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap } from '../api/logtap.ts'
+import type { KObject } from '../controller/kube/objects.ts'
+import {
+  type Action,
+  type DesiredConfig,
+  desired,
+  type Observed,
+} from '../controller/reconciler/desired/desired.ts'
+import { desiredOutput } from '../controller/reconciler/desired/output.ts'
 
 const cfg: DesiredConfig = {
   ingestBaseUrl: 'http://relay:10000',

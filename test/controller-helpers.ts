@@ -8,10 +8,14 @@ import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { parse } from 'yaml'
-import type { LogTap } from '../controller/api/logtap.ts'
-import { type ControllerOptions, type RunningController, startController } from '../controller/controller.ts'
-import type { KObject } from '../controller/core/objects.ts'
-import type { TestCluster } from './support/cluster.ts'
+import type { LogTap } from '../api/logtap.ts'
+import type { KObject } from '../controller/kube/objects.ts'
+import {
+  type ControllerOptions,
+  type RunningController,
+  startController,
+} from '../controller/reconciler/controller.ts'
+import type { TestCluster } from '../local-cluster/cluster.ts'
 
 export const LOGGING = { group: 'logging.banzaicloud.io', version: 'v1beta1' }
 export const TAPS = { group: 'logsocket.dev', version: 'v1alpha1', plural: 'logtaps' }

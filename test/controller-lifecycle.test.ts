@@ -4,8 +4,9 @@
 import { CoreV1Api, CustomObjectsApi, setHeaderOptions } from '@kubernetes/client-node'
 import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
-import { FINALIZER_OUTPUT, FINALIZER_TAP, INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
-import { verifyTapCredential } from '../controller/core/credential.ts'
+import { verifyTapCredential } from '../api/credential.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
 import {
   controllerKubeConfig,
   INGEST_KEY,
@@ -16,7 +17,6 @@ import {
   userFlow,
   waitFor,
 } from './controller-helpers.ts'
-import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
 

@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { ConfigError, parseConfig } from '../controller/config.ts'
-import { getCluster } from './support/cluster.ts'
-import { freePort } from './support/control-plane.ts'
+import { ConfigError, parseConfig } from '../controller/program/config.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
+import { freePort } from '../local-cluster/control-plane.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const node = path.join(repoRoot, 'node_modules', '.bin', 'node')
@@ -45,7 +45,7 @@ t.test('flags: defaults, environment fallbacks and clear errors', async (t) => {
 })
 
 t.test('a bad flag exits 2 with the reason and the usage', async (t) => {
-  const child = spawn(node, [path.join(repoRoot, 'controller', 'main.ts'), '--ingest-port', 'x'], {
+  const child = spawn(node, [path.join(repoRoot, 'controller', 'program', 'main.ts'), '--ingest-port', 'x'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let err = ''
@@ -68,7 +68,7 @@ t.test('the program serves probes and metrics, and exits 0 on SIGTERM', async (t
   const child = spawn(
     node,
     [
-      path.join(repoRoot, 'controller', 'main.ts'),
+      path.join(repoRoot, 'controller', 'program', 'main.ts'),
       `--kubeconfig=${c.kubeconfigPath}`,
       '--host=127.0.0.1',
       `--ingest-port=${await freePort()}`,

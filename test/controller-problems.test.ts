@@ -1,6 +1,7 @@
 // Bad input, session expiry and drift, against the real control plane.
 import { CustomObjectsApi, setHeaderOptions } from '@kubernetes/client-node'
 import t from 'tap'
+import { getCluster } from '../local-cluster/cluster.ts'
 import {
   InvariantWatcher,
   Objects,
@@ -10,7 +11,6 @@ import {
   userFlow,
   waitFor,
 } from './controller-helpers.ts'
-import { getCluster } from './support/cluster.ts'
 
 const c = await getCluster()
 const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { type Timers, WorkQueue } from '../controller/k8s/workqueue.ts'
+import { type Timers, WorkQueue } from '../controller/kube/workqueue.ts'
 
 // A fake clock: timers fire only when the test advances time.
 class FakeTimers implements Timers {

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { CoordinationV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import t from 'tap'
-import { GROUP, LABEL_TAP, PLURAL, VERSION } from '../controller/api/logtap.ts'
-import { getCluster } from './support/cluster.ts'
-import { samplePods } from './support/fluentd-records.ts'
-import { startStack, writeTokenKubeconfig } from './support/stack.ts'
+import { GROUP, LABEL_TAP, PLURAL, VERSION } from '../api/logtap.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
+import { samplePods } from '../local-cluster/sample-records.ts'
+import { startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const c = await getCluster()

@@ -6,8 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
+import { getCluster, type TestCluster } from '../local-cluster/cluster.ts'
 import { allowed, eventuallyAllowed, serviceAccount } from './support/access.ts'
-import { getCluster, type TestCluster } from './support/cluster.ts'
 import { find, type K8sObject, parseManifests, provideHelm, renderChart, repoRoot } from './support/helm.ts'
 
 const examplesDir = join(repoRoot, 'examples')

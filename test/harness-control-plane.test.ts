@@ -8,8 +8,8 @@ import {
   VersionApi,
 } from '@kubernetes/client-node'
 import t from 'tap'
-import { getCluster } from './support/cluster.ts'
-import { pinnedVersion } from './support/control-plane.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
+import { pinnedVersion } from '../local-cluster/control-plane.ts'
 
 const c = await getCluster()
 const core = c.kc.makeApiClient(CoreV1Api)

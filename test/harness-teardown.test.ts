@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { type ClusterState, startCluster, stopCluster } from './support/cluster.ts'
-import { httpsRequest, isAlive } from './support/control-plane.ts'
-import { reapStale } from './support/run-registry.ts'
-import { netnsExists } from './support/test-host.ts'
+import { type ClusterState, startCluster, stopCluster } from '../local-cluster/cluster.ts'
+import { httpsRequest, isAlive } from '../local-cluster/control-plane.ts'
+import { reapStale } from '../local-cluster/run-registry.ts'
+import { netnsExists } from '../local-cluster/test-host.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 
@@ -33,10 +33,14 @@ t.test('teardown removes every process, the work dir and the network namespace',
 })
 
 t.test('a run killed before its teardown is reaped by the next one', async (t) => {
-  const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'node'), ['test/support/hold-cluster.ts'], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    path.join(repoRoot, 'node_modules', '.bin', 'node'),
+    ['local-cluster/hold-cluster.ts'],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   let out = ''
   child.stdout.setEncoding('utf8')
   const s = await new Promise<ClusterState>((resolve, reject) => {

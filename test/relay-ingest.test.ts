@@ -3,10 +3,10 @@
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
-import { INGEST_TOKEN_HEADER } from '../controller/api/logtap.ts'
-import type { SkippedMessage } from '../controller/api/stream.ts'
-import type { TapInfo } from '../controller/core/tap-directory.ts'
-import { encodeChunk, type FakePod, generateRecords } from './support/fluentd-records.ts'
+import { INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import type { SkippedMessage } from '../api/stream-protocol.ts'
+import type { TapInfo } from '../controller/relay/tap-directory.ts'
+import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { connect, startTestRelay, type TestRelay } from './support/relay.ts'
 
 const open: FakePod[] = [

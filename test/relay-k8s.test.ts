@@ -13,15 +13,15 @@ import {
   KIND,
   PLURAL,
   VERSION,
-} from '../controller/api/logtap.ts'
-import type { DeniedMessage } from '../controller/api/stream.ts'
-import { k8sAuth } from '../controller/relay/k8s-auth.ts'
-import { k8sStatusWriter } from '../controller/relay/k8s-status.ts'
-import { k8sTapDirectory } from '../controller/relay/k8s-taps.ts'
+} from '../api/logtap.ts'
+import type { DeniedMessage } from '../api/stream-protocol.ts'
+import { k8sAuth } from '../controller/relay/kube/auth.ts'
+import { k8sTapDirectory } from '../controller/relay/kube/logtap-directory.ts'
+import { k8sStatusWriter } from '../controller/relay/kube/status-writer.ts'
+import { getCluster } from '../local-cluster/cluster.ts'
+import { startFluentdSender } from '../local-cluster/fluentd-sender.ts'
+import { samplePods } from '../local-cluster/sample-records.ts'
 import { ensureLogTapCrd } from './support/cli-cluster.ts'
-import { getCluster } from './support/cluster.ts'
-import { samplePods } from './support/fluentd-records.ts'
-import { startFluentdSender } from './support/fluentd-sender.ts'
 import { connect, startTestRelay } from './support/relay.ts'
 
 const c = await getCluster()

@@ -2,10 +2,10 @@
 // delivered, and what a listener actually sees over a socket (denied notices, summarised).
 import fc from 'fast-check'
 import t from 'tap'
-import type { DeniedMessage } from '../controller/api/stream.ts'
+import type { DeniedMessage } from '../api/stream-protocol.ts'
 import { allowed, ruleKey, rulesFromLabels } from '../controller/relay/rbac.ts'
 import { recordMeta } from '../controller/relay/records.ts'
-import { encodeChunk } from './support/fluentd-records.ts'
+import { encodeChunk } from '../local-cluster/sample-records.ts'
 import { connect, startTestRelay, tableAuth } from './support/relay.ts'
 
 const SA = 'system:serviceaccount:shop:viewer'

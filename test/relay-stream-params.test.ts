@@ -1,8 +1,8 @@
 // Resume parameters reach the relay even through the API server proxy, which drops the query of
 // WebSocket upgrades: the X-Log-Socket-* headers carry the same values.
 import t from 'tap'
-import { StreamParamHeaders } from '../controller/api/stream.ts'
-import { parseQuery } from '../controller/relay/stream.ts'
+import { StreamParamHeaders } from '../api/stream-protocol.ts'
+import { parseQuery } from '../controller/relay/stream-routes.ts'
 
 t.test('query parameters win; headers are the fallback', async (t) => {
   t.same(parseQuery({ since: '7', epoch: 'e1' }), { since: 7, epoch: 'e1' })

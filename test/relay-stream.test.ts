@@ -1,9 +1,9 @@
 // Streams over real sockets: refusals before the upgrade, resume/tail, slow and dead clients,
 // tap deletion and graceful shutdown.
 import t from 'tap'
-import type { DroppedMessage } from '../controller/api/stream.ts'
+import type { DroppedMessage } from '../api/stream-protocol.ts'
 import type { TapCounters } from '../controller/relay/hub.ts'
-import { encodeChunk, type FakePod, generateRecords } from './support/fluentd-records.ts'
+import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { connect, startTestRelay, tableAuth } from './support/relay.ts'
 
 const pods: FakePod[] = [{ namespace: 'shop', name: 'web-1', labels: { 'rbac/policy': 'allow' } }]

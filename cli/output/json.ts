@@ -1,5 +1,5 @@
 // -o json: every envelope as received (sequence numbers included), one per line.
-import { recordBytes } from '../stream.ts'
+import { recordBytes } from '../relay-client.ts'
 import { project, selected } from './filter.ts'
 import type { Printer, PrinterOptions, Sink } from './types.ts'
 

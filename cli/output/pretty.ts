@@ -1,7 +1,7 @@
 // -o pretty: `HH:MM:SS.mmm namespace/pod/container message`, one colour per pod (stable across
 // runs), denied notices dimmed.
 import { styleText } from 'node:util'
-import { droppedNotice, recordBytes } from '../stream.ts'
+import { droppedNotice, recordBytes } from '../relay-client.ts'
 import { lookup, selected } from './filter.ts'
 import type { Printer, PrinterOptions, Sink } from './types.ts'
 

@@ -1,6 +1,6 @@
 // -o raw: the original's format. One record per line, exactly the bytes fluentd posted; a denied
 // record becomes the original's error object (properly JSON-encoded this time).
-import { recordBytes } from '../stream.ts'
+import { recordBytes } from '../relay-client.ts'
 import { project, selected } from './filter.ts'
 import type { Printer, PrinterOptions, Sink } from './types.ts'
 

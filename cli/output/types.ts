@@ -1,4 +1,4 @@
-import type { StreamMessage } from '../../controller/api/stream.ts'
+import type { StreamMessage } from '../../api/stream-protocol.ts'
 import type { FilterOptions } from './filter.ts'
 
 export interface Sink {

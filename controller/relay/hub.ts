@@ -4,14 +4,14 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { HelloMessage } from '../api/stream.ts'
-import type { TapInfo } from '../core/tap-directory.ts'
+import type { HelloMessage } from '../../api/stream-protocol.ts'
 import { FrameStores } from './frames.ts'
 import { type Entry, Listener, type RelayUser } from './listener.ts'
 import type { RelayMetrics, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
 import { Ring } from './ring.ts'
+import type { TapInfo } from './tap-directory.ts'
 
 // What the relay reports to the LogTap status (through a rate-limited writer).
 export interface TapCounters {

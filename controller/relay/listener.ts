@@ -4,7 +4,7 @@
 // So a stalled client holds at most `highWater` bytes of its own plus its place in the ring,
 // and never delays ingest or any other listener.
 import type { WebSocket } from 'ws'
-import type { DroppedMessage } from '../api/stream.ts'
+import type { DroppedMessage } from '../../api/stream-protocol.ts'
 import { type FramePlace, textWireFrame, wirePayload } from './frames.ts'
 import type { DropReason, TapMetrics } from './metrics.ts'
 import { allowed, deniedText, type Rules, ruleKey } from './rbac.ts'

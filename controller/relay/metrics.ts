@@ -2,7 +2,7 @@
 // removed when the tap goes away), a drop reason from a fixed set, an HTTP status code.
 // Never a user name or a pod.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { DroppedMessage } from '../api/stream.ts'
+import type { DroppedMessage } from '../../api/stream-protocol.ts'
 
 export type DropReason = DroppedMessage['reason']
 

@@ -2,9 +2,9 @@
 // below reads process.env.
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { TapDirectory } from '../core/tap-directory.ts'
 import type { StatusSink } from './hub.ts'
 import type { RelayUser } from './listener.ts'
+import type { TapDirectory } from './tap-directory.ts'
 
 export interface RelayAuth {
   // TokenReview: who presents this token (null: not authenticated).

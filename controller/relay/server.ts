@@ -7,12 +7,12 @@
 //                                   onStatus: status.sink, ready: () => leaderKnown })
 //   on SIGTERM: await relay.close(); await status.flush(); await status.stop(); taps.stop()
 import Fastify, { type FastifyInstance, LogController } from 'fastify'
-import { CloseCodes } from '../api/stream.ts'
+import { CloseCodes } from '../../api/stream-protocol.ts'
 import { createRelayContext, type RelayContext } from './context.ts'
-import { ingestRoutes } from './ingest.ts'
-import { opsRoutes } from './ops.ts'
+import { ingestRoutes } from './ingest-routes.ts'
+import { opsRoutes } from './ops-routes.ts'
 import type { RelayOptions } from './options.ts'
-import { streamRoutes } from './stream.ts'
+import { streamRoutes } from './stream-routes.ts'
 
 function base(ctx: RelayContext, component: string, bodyLimit?: number): FastifyInstance {
   return Fastify({

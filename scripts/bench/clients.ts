@@ -3,7 +3,7 @@
 // stalled clients stop reading at the TCP level right after their hello (the socket is paused, so
 // the kernel buffers fill and the relay sees a consumer that never drains).
 import WebSocket from 'ws'
-import { CLIENT_TOKEN_HEADER } from '../../controller/api/logtap.ts'
+import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
 import { Histogram } from './histogram.ts'
 import {
   BENCH_TOKEN,

@@ -3,7 +3,7 @@
 // out_http NDJSON chunks. Each record's `message` (an application's JSON log line, so escaped)
 // starts with a fixed-width send timestamp that the load generator overwrites in place just
 // before posting; clients read it back from the frame to measure post → arrival latency.
-import { containerdRecord, type FakePod } from '../../test/support/fluentd-records.ts'
+import { containerdRecord, type FakePod } from '../../local-cluster/sample-records.ts'
 
 // The listener's identity, and the rule key its username maps to (rbac.ts ruleKey).
 export const BENCH_USER = 'system:serviceaccount:bench:viewer'

@@ -2,7 +2,7 @@
 // for RBAC tests. Unlike `kubectl auth can-i` it needs no discovery, so it also answers for
 // resources whose CRD is not installed.
 import { AuthorizationV1Api } from '@kubernetes/client-node'
-import type { TestCluster } from './cluster.ts'
+import type { TestCluster } from '../../local-cluster/cluster.ts'
 
 export interface Access {
   verb: string

@@ -5,7 +5,7 @@
 // `t`: a first helm build extends that file's timeout (see provideHelm).
 import type { KubeConfig } from '@kubernetes/client-node'
 import { stringify } from 'yaml'
-import type { TestCluster } from './cluster.ts'
+import type { TestCluster } from '../../local-cluster/cluster.ts'
 import { provideHelm, renderChart } from './helm.ts'
 
 export interface ChartIdentity {

@@ -3,7 +3,7 @@
 // test): it marks the session taps k8stail creates Ready, or FlowFound=False when no such Flow exists.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
-import { GROUP, type LogTap, PLURAL, VERSION } from '../../controller/api/logtap.ts'
+import { GROUP, type LogTap, PLURAL, VERSION } from '../../api/logtap.ts'
 
 // The harness installs the generated LogTap CRD (crds/); wait until discovery serves it.
 export async function ensureLogTapCrd(kc: KubeConfig): Promise<void> {

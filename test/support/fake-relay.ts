@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type WebSocket, WebSocketServer } from 'ws'
-import { type RefusalBody, StreamParamHeaders } from '../../controller/api/stream.ts'
+import { type RefusalBody, StreamParamHeaders } from '../../api/stream-protocol.ts'
 
 export interface FakeRelayOptions {
   host?: string // 127.0.0.1 unless a test host address is given

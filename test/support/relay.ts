@@ -4,13 +4,13 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import WebSocket from 'ws'
-import { INGEST_TOKEN_HEADER, ingestPath, streamPath } from '../../controller/api/logtap.ts'
-import type { StreamMessage } from '../../controller/api/stream.ts'
-import { tapCredential } from '../../controller/core/credential.ts'
-import type { TapDirectory, TapInfo } from '../../controller/core/tap-directory.ts'
+import { tapCredential } from '../../api/credential.ts'
+import { INGEST_TOKEN_HEADER, ingestPath, streamPath } from '../../api/logtap.ts'
+import type { StreamMessage } from '../../api/stream-protocol.ts'
 import type { RelayUser } from '../../controller/relay/listener.ts'
 import type { RelayAuth, RelayLimits, RelayOptions } from '../../controller/relay/options.ts'
 import { type RunningRelay, startRelay } from '../../controller/relay/server.ts'
+import type { TapDirectory, TapInfo } from '../../controller/relay/tap-directory.ts'
 
 export class MemoryTaps implements TapDirectory {
   readonly taps = new Map<string, TapInfo>()

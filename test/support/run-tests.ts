@@ -3,9 +3,9 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { CLUSTER_ENV, type ClusterState, startCluster, stopCluster } from './cluster.ts'
-import { isAlive } from './control-plane.ts'
-import { netnsExists } from './test-host.ts'
+import { CLUSTER_ENV, type ClusterState, startCluster, stopCluster } from '../../local-cluster/cluster.ts'
+import { isAlive } from '../../local-cluster/control-plane.ts'
+import { netnsExists } from '../../local-cluster/test-host.ts'
 
 const say = (line: string) => process.stderr.write(`[test-run] ${line}\n`)
 const t0 = Date.now()

@@ -8,7 +8,17 @@
 // The edge executes them in order, stops at the first failure and re-checks the dangerous steps
 // (Attach, ReleaseOutput, RemoveTapFinalizer) against live reads, so a stale cache can delay
 // progress but never break the invariant.
-import { Conditions, FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap, streamPath } from '../api/logtap.ts'
+import { Conditions, FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap, streamPath } from '../../../api/logtap.ts'
+import {
+  type FlowKindName,
+  hasFinalizer,
+  isDeleting,
+  jsonEqual,
+  type KObject,
+  type ObjRef,
+  type OutputKind,
+  refOf,
+} from '../../kube/objects.ts'
 import { type ConditionInput, setCondition } from './conditions.ts'
 import {
   attachPatch,
@@ -19,16 +29,6 @@ import {
   refFieldFor,
 } from './flows.ts'
 import { tapObjectName } from './naming.ts'
-import {
-  type FlowKindName,
-  hasFinalizer,
-  isDeleting,
-  jsonEqual,
-  type KObject,
-  type ObjRef,
-  type OutputKind,
-  refOf,
-} from './objects.ts'
 import { desiredOutput, type OutputConfig, outputKindOf } from './output.ts'
 import { type LeaseInfo, type SessionTimings, sessionVerdict } from './session.ts'
 

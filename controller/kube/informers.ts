@@ -3,7 +3,7 @@
 // wrapper tracks "synced" itself and restarts a failed informer with backoff (1 s → 30 s).
 import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node'
 import type pino from 'pino'
-import type { KObject } from '../core/objects.ts'
+import type { KObject } from './objects.ts'
 import { realTimers, type Timers } from './workqueue.ts'
 
 export type InformerEvent = 'add' | 'update' | 'delete'

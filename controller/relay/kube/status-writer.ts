@@ -6,8 +6,8 @@
 // patch makes the API server reject writes to a tap recreated under the same name.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, KIND, PLURAL, VERSION } from '../api/logtap.ts'
-import type { StatusSink, TapCounters } from './hub.ts'
+import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, KIND, PLURAL, VERSION } from '../../../api/logtap.ts'
+import type { StatusSink, TapCounters } from '../hub.ts'
 
 interface Pending {
   tap: { namespace: string; name: string; uid: string }

@@ -11,12 +11,12 @@
 // (at most spec.replay). After the upgrade the client gets `hello`, then records (see api/stream.ts).
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
-import { type RefusalBody, StreamParamHeaders } from '../api/stream.ts'
-import type { TapInfo } from '../core/tap-directory.ts'
+import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
+import { type RefusalBody, StreamParamHeaders } from '../../api/stream-protocol.ts'
 import type { RelayContext } from './context.ts'
 import type { ResumeQuery } from './hub.ts'
 import type { RelayUser } from './listener.ts'
+import type { TapInfo } from './tap-directory.ts'
 
 interface Params {
   namespace: string

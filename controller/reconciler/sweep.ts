@@ -3,13 +3,13 @@
 // remove refs of ours that point at outputs that no longer exist (such a dangling ref makes
 // logging-operator stop rendering the whole Logging).
 import type pino from 'pino'
-import { detachPatch, type RefField, refsIn } from '../core/flows.ts'
-import { keyOf, looksLikeTapObjectName } from '../core/naming.ts'
-import type { KObject, OutputKind } from '../core/objects.ts'
-import type { Caches } from '../reconciler.ts'
-import { type Api, errorText } from './api.ts'
-import type { EventRecorder } from './events.ts'
+import { type Api, errorText } from '../kube/client.ts'
+import type { EventRecorder } from '../kube/events.ts'
+import type { KObject, OutputKind } from '../kube/objects.ts'
+import { detachPatch, type RefField, refsIn } from './desired/flows.ts'
+import { keyOf, looksLikeTapObjectName } from './desired/naming.ts'
 import type { ControllerMetrics } from './metrics.ts'
+import type { Caches } from './reconcile.ts'
 
 export interface SweepDeps {
   api: Api

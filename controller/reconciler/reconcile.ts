@@ -1,18 +1,18 @@
 // One reconcile of one LogTap key: gather from the caches → pure desired() → execute the steps in
 // order (stop at the first that fails) → write the controller's status fields if they changed.
 import type pino from 'pino'
-import { Conditions, type LogTap } from './api/logtap.ts'
-import { findCondition } from './core/conditions.ts'
-import { type Action, type ControllerStatus, type DesiredConfig, desired } from './core/desired.ts'
-import { parseKey } from './core/naming.ts'
-import { describeRef, isDeleting, jsonEqual, type KObject } from './core/objects.ts'
-import type { LeaseInfo } from './core/session.ts'
-import { execute, NotYet, type PassContext, prefetch } from './k8s/actions.ts'
-import { type Api, errorText, isConflict, isNotFound } from './k8s/api.ts'
-import type { EventRecorder } from './k8s/events.ts'
-import type { Informer } from './k8s/informers.ts'
-import type { ControllerMetrics } from './k8s/metrics.ts'
-import type { Result } from './k8s/workqueue.ts'
+import { Conditions, type LogTap } from '../../api/logtap.ts'
+import { type Api, errorText, isConflict, isNotFound } from '../kube/client.ts'
+import type { EventRecorder } from '../kube/events.ts'
+import type { Informer } from '../kube/informers.ts'
+import { describeRef, isDeleting, jsonEqual, type KObject } from '../kube/objects.ts'
+import type { Result } from '../kube/workqueue.ts'
+import { execute, NotYet, type PassContext, prefetch } from './actions.ts'
+import { findCondition } from './desired/conditions.ts'
+import { type Action, type ControllerStatus, type DesiredConfig, desired } from './desired/desired.ts'
+import { parseKey } from './desired/naming.ts'
+import type { LeaseInfo } from './desired/session.ts'
+import type { ControllerMetrics } from './metrics.ts'
 
 export interface Caches {
   taps: Informer

@@ -10,7 +10,7 @@ import {
   type KubernetesObject,
   makeInformer,
 } from '@kubernetes/client-node'
-import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './fluentd-records.ts'
+import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './sample-records.ts'
 
 const LOGGING_GROUP = 'logging.banzaicloud.io'
 const LOGGING_VERSION = 'v1beta1'

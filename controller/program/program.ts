@@ -3,13 +3,13 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { type RunningController, startController } from '../reconciler/controller.ts'
+import { k8sAuth } from '../relay/kube/auth.ts'
+import { k8sTapDirectory } from '../relay/kube/logtap-directory.ts'
+import { k8sStatusWriter } from '../relay/kube/status-writer.ts'
+import type { RelayLimits } from '../relay/options.ts'
+import { type RunningRelay, startRelay } from '../relay/server.ts'
 import type { Config } from './config.ts'
-import { type RunningController, startController } from './controller.ts'
-import { k8sAuth } from './relay/k8s-auth.ts'
-import { k8sStatusWriter } from './relay/k8s-status.ts'
-import { k8sTapDirectory } from './relay/k8s-taps.ts'
-import type { RelayLimits } from './relay/options.ts'
-import { type RunningRelay, startRelay } from './relay/server.ts'
 
 export interface Program {
   controller: RunningController

@@ -7,11 +7,11 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
 import pino, { type Logger } from 'pino'
-import { type Program, startProgram } from '../../controller/program.ts'
+import { type Program, startProgram } from '../controller/program/program.ts'
 import type { TestCluster } from './cluster.ts'
 import { freePort, kubeconfigYaml } from './control-plane.ts'
-import type { FakePod, MessageFn } from './fluentd-records.ts'
 import { type FluentdSender, startFluentdSender } from './fluentd-sender.ts'
+import type { FakePod, MessageFn } from './sample-records.ts'
 
 export interface Stack {
   namespace: string // where the relay Service lives and (with scope) which LogTaps are reconciled

@@ -51,7 +51,7 @@ export interface TestCluster {
 }
 
 export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
-const repoRoot = path.resolve(import.meta.dirname, '..', '..')
+const repoRoot = path.resolve(import.meta.dirname, '..')
 
 // The logging-operator CRDs: LOG_SOCKET_LOGGING_CRDS, else ../shared/logging-operator-crds beside the repo.
 export function loggingCrdDir(): string {

@@ -1,6 +1,6 @@
 // Plain shapes of the Kubernetes objects the controller reads and writes. The core works on these
 // (JSON as the API server returns it), never on client library classes.
-import type { ObjectMeta, OwnerReference } from '../api/logtap.ts'
+import type { ObjectMeta, OwnerReference } from '../../api/logtap.ts'
 
 export interface KObject {
   apiVersion?: string

@@ -1,7 +1,7 @@
 // Status conditions, the Kubernetes API-conventions way (apimachinery meta.SetStatusCondition):
 // lastTransitionTime moves only when the status flips; reason, message and observedGeneration
 // always follow the latest evaluation.
-import type { Condition } from '../api/logtap.ts'
+import type { Condition } from '../../../api/logtap.ts'
 
 export interface ConditionInput {
   type: string

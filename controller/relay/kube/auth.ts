@@ -5,9 +5,9 @@
 // as a SHA-256 digest and never logged.
 import { createHash } from 'node:crypto'
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node'
-import { GROUP, PLURAL } from '../api/logtap.ts'
-import type { RelayUser } from './listener.ts'
-import type { RelayAuth } from './options.ts'
+import { GROUP, PLURAL } from '../../../api/logtap.ts'
+import type { RelayUser } from '../listener.ts'
+import type { RelayAuth } from '../options.ts'
 
 export interface K8sAuthOptions {
   positiveTtlMs?: number // default 10 s

@@ -3,9 +3,9 @@
 // the controller's resilient one (restarts with backoff, tracks "synced" itself).
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { GROUP, KIND, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
-import type { TapDirectory, TapInfo } from '../core/tap-directory.ts'
-import { Informer } from '../k8s/informers.ts'
+import { GROUP, KIND, type LogTap, PLURAL, VERSION } from '../../../api/logtap.ts'
+import { Informer } from '../../kube/informers.ts'
+import type { TapDirectory, TapInfo } from '../tap-directory.ts'
 
 const DEFAULT_REPLAY = 1000
 

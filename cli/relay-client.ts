@@ -4,13 +4,13 @@
 // hanging, and shows the HTTP status and reason of a refused upgrade.
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket, { type ClientOptions } from 'ws'
-import { CLIENT_TOKEN_HEADER } from '../controller/api/logtap.ts'
+import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
 import {
   CloseCodes,
   type HelloMessage,
   type StreamMessage,
   StreamParamHeaders,
-} from '../controller/api/stream.ts'
+} from '../api/stream-protocol.ts'
 import {
   connectionError,
   forbiddenError,

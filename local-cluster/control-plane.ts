@@ -28,19 +28,19 @@ export interface StartOptions {
   log?: (line: string) => void
 }
 
-const repoRoot = path.resolve(import.meta.dirname, '..', '..')
+const repoRoot = path.resolve(import.meta.dirname, '..')
 
-// The Kubernetes version pinned in scripts/control-plane-binaries.sh, the one place it is set.
+// The Kubernetes version pinned in local-cluster/control-plane-binaries.sh, the one place it is set.
 export function pinnedVersion(): string {
-  const script = readFileSync(path.join(repoRoot, 'scripts', 'control-plane-binaries.sh'), 'utf8')
+  const script = readFileSync(path.join(repoRoot, 'local-cluster', 'control-plane-binaries.sh'), 'utf8')
   const m = /^K8S_VERSION=(\S+)$/m.exec(script)
-  if (!m?.[1]) throw new Error('K8S_VERSION not found in scripts/control-plane-binaries.sh')
+  if (!m?.[1]) throw new Error('K8S_VERSION not found in local-cluster/control-plane-binaries.sh')
   return m[1]
 }
 
 // Runs the build script (a cache hit after the first time) and returns the folder of binaries.
 export function ensureBinaries(): string {
-  const out = execFileSync('bash', [path.join(repoRoot, 'scripts', 'control-plane-binaries.sh')], {
+  const out = execFileSync('bash', [path.join(repoRoot, 'local-cluster', 'control-plane-binaries.sh')], {
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
   })

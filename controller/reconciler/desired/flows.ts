@@ -1,9 +1,9 @@
 // Output refs on logging-operator flows, and the mirror flow. A user's Flow is edited only with
 // JSON patches that (1) test the exact list they change, so a concurrent edit makes the patch fail
 // and be recomputed instead of being overwritten, and (2) add or remove only our own entry.
-import type { LogTap } from '../api/logtap.ts'
-import type { FlowKindName, KObject, OutputKind } from './objects.ts'
-import { LOGGING_API_VERSION } from './objects.ts'
+import type { LogTap } from '../../../api/logtap.ts'
+import type { FlowKindName, KObject, OutputKind } from '../../kube/objects.ts'
+import { LOGGING_API_VERSION } from '../../kube/objects.ts'
 import { ownedLabels, tapOwnerReference } from './output.ts'
 
 export type RefField = 'localOutputRefs' | 'globalOutputRefs'

@@ -1,9 +1,9 @@
 // The controller's API calls, in one place: server-side apply for objects we own (fixed field
 // manager), conflict-safe JSON patches for objects others own, deletes pinned to one uid.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { FIELD_MANAGER_CONTROLLER, GROUP, PLURAL, VERSION } from '../api/logtap.ts'
-import type { JsonPatchOp } from '../core/flows.ts'
-import { type KObject, LOGGING_GROUP, type ObjRef } from '../core/objects.ts'
+import { FIELD_MANAGER_CONTROLLER, GROUP, PLURAL, VERSION } from '../../api/logtap.ts'
+import type { JsonPatchOp } from '../reconciler/desired/flows.ts'
+import { type KObject, LOGGING_GROUP, type ObjRef } from './objects.ts'
 
 export const PLURALS: Record<ObjRef['kind'] | 'LogTap', { group: string; version: string; plural: string }> =
   {

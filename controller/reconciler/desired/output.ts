@@ -2,6 +2,8 @@
 // posting NDJSON to the relay's ingest URL for this tap. Its buffer is built so it can never hurt
 // the tapped flow (logging-operator.md §3, §4, §7): small memory buffer, no chunk keys and a
 // 1 s flush (not the 11-minute default), oldest chunks dropped on overflow, bounded retries.
+
+import { tapCredential } from '../../../api/credential.ts'
 import {
   API_VERSION,
   FINALIZER_OUTPUT,
@@ -12,10 +14,9 @@ import {
   type LogTap,
   MANAGED_BY,
   type OwnerReference,
-} from '../api/logtap.ts'
-import { tapCredential } from './credential.ts'
+} from '../../../api/logtap.ts'
+import { type KObject, LOGGING_API_VERSION, type OutputKind } from '../../kube/objects.ts'
 import { tapLabelValue, tapObjectName } from './naming.ts'
-import { type KObject, LOGGING_API_VERSION, type OutputKind } from './objects.ts'
 
 export interface OutputConfig {
   ingestBaseUrl: string // e.g. http://log-socket.log-socket.svc:10000

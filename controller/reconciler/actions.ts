@@ -3,10 +3,8 @@
 //   Attach / ApplyMirrorFlow: our Output exists, is ours, carries our finalizer, is not deleting;
 //   ReleaseOutput: no Flow/ClusterFlow in the namespace references the Output any more;
 //   RemoveTapFinalizer: nothing the tap owns is left.
-import { FINALIZER_OUTPUT, FINALIZER_TAP, LABEL_TAP, type LogTap } from '../api/logtap.ts'
-import type { Action } from '../core/desired.ts'
-import { attachPatch, detachPatch, type JsonPatchOp, references } from '../core/flows.ts'
-import { tapLabelValue } from '../core/naming.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, LABEL_TAP, type LogTap } from '../../api/logtap.ts'
+import type { Api } from '../kube/client.ts'
 import {
   describeRef,
   hasFinalizer,
@@ -14,8 +12,10 @@ import {
   type KObject,
   type ObjRef,
   type OutputKind,
-} from '../core/objects.ts'
-import type { Api } from './api.ts'
+} from '../kube/objects.ts'
+import type { Action } from './desired/desired.ts'
+import { attachPatch, detachPatch, type JsonPatchOp, references } from './desired/flows.ts'
+import { tapLabelValue } from './desired/naming.ts'
 
 // A precondition not met yet: retried with backoff, not reported as a failure to the user.
 export class NotYet extends Error {}

@@ -1,7 +1,7 @@
 // When a session tap ends: its heartbeat Lease (same name, same namespace, renewed by k8stail)
 // has not been renewed for leaseDurationSeconds plus a grace, or never appeared at all.
-import type { LogTap } from '../api/logtap.ts'
-import { toMillis } from './objects.ts'
+import type { LogTap } from '../../../api/logtap.ts'
+import { toMillis } from '../../kube/objects.ts'
 
 export interface LeaseInfo {
   uid?: string
