@@ -11,6 +11,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY api ./api
 COPY controller ./controller
 COPY cli ./cli
 RUN npm run build \
