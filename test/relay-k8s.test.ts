@@ -4,6 +4,7 @@
 import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
+import { KINDS } from '../api/kinds.ts'
 import {
   API_VERSION,
   FIELD_MANAGER_RELAY,
@@ -15,6 +16,7 @@ import {
   VERSION,
 } from '../api/logtap.ts'
 import type { DeniedMessage } from '../api/stream-protocol.ts'
+import { SharedInformers } from '../controller/kube/informers.ts'
 import { k8sAuth } from '../controller/relay/kube/auth.ts'
 import { k8sTapDirectory } from '../controller/relay/kube/logtap-directory.ts'
 import { k8sStatusWriter } from '../controller/relay/kube/status-writer.ts'
@@ -72,9 +74,10 @@ const tapObject = (name: string) => ({
 const g = { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns }
 await custom.createNamespacedCustomObject({ ...g, body: tapObject('tap') })
 
-const taps = k8sTapDirectory(c.kc, { logger })
-await taps.start()
-t.teardown(() => taps.stop())
+const informers = new SharedInformers(c.kc, { log: logger })
+const taps = k8sTapDirectory(informers.for(KINDS.LogTap))
+await informers.for(KINDS.LogTap).start()
+t.teardown(() => informers.stop())
 const writer = k8sStatusWriter(c.kc, { logger, intervalMs: 200 })
 t.teardown(() => writer.stop())
 const r = await startTestRelay({ taps, auth: k8sAuth(c.kc), onStatus: writer.sink })

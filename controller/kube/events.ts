@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type pino from 'pino'
 import type { ObjectMeta } from '../../api/logtap.ts'
-import { errorText } from './client.ts'
+import { errorText } from './api-errors.ts'
 
 export interface EventTarget {
   apiVersion?: string

@@ -4,7 +4,7 @@
 // renew within the renew deadline stops leading before anyone else may start.
 import type { CustomObjectsApi } from '@kubernetes/client-node'
 import type pino from 'pino'
-import { errorText, isConflict, isNotFound } from './client.ts'
+import { errorText, isConflict, isNotFound } from './api-errors.ts'
 import { realTimers, type Timers } from './workqueue.ts'
 
 export interface LeaderOptions {

@@ -33,8 +33,13 @@ export function looksLikeTapObjectName(name: string): boolean {
   return name.startsWith(OBJECT_PREFIX)
 }
 
+// Work-queue keys: namespace/name of a LogTap.
 export function keyOf(namespace: string, name: string): string {
   return `${namespace}/${name}`
+}
+
+export function keyOfObject(o: { metadata: { namespace?: string; name?: string } }): string {
+  return keyOf(o.metadata.namespace ?? '', o.metadata.name ?? '')
 }
 
 export function parseKey(key: string): { namespace: string; name: string } {
