@@ -267,10 +267,10 @@ t.test('kubectl shows columns, conditions and Events; metrics count reconciles',
   t.match(desc.stdout, /Created Output: Output .*logtap-k/)
   t.match(desc.stdout, /Type:\s+Ready/)
   const metrics = await registry.metrics()
-  t.match(metrics, /logsocket_controller_reconciles_total\{result="success"\} [1-9]/)
-  t.match(metrics, /logsocket_controller_actions_total\{action="Attach"\} 1/)
-  t.match(metrics, /logsocket_controller_queue_depth 0/)
-  t.match(metrics, /logsocket_controller_reconcile_duration_seconds_count [1-9]/)
+  t.match(metrics, /log_socket_controller_reconciles_total\{result="success"\} [1-9]/)
+  t.match(metrics, /log_socket_controller_actions_total\{action="Attach"\} 1/)
+  t.match(metrics, /log_socket_controller_queue_depth 0/)
+  t.match(metrics, /log_socket_controller_reconcile_duration_seconds_count [1-9]/)
 })
 
 t.test('the controller identity is least-privilege, not admin', async (t) => {
