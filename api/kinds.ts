@@ -8,7 +8,7 @@
 // The syslog-ng kinds (SyslogNGFlow, SyslogNGClusterFlow, SyslogNGOutput, SyslogNGClusterOutput,
 // v1beta1, namespaced) become rows here when log-socket taps them.
 
-export type Scope = 'Namespaced' | 'Cluster'
+type Scope = 'Namespaced' | 'Cluster'
 
 export interface KindInfo {
   readonly kind: string
@@ -40,7 +40,7 @@ export const KINDS = {
   Logging: row(LOGGING_OPERATOR, 'v1beta1', 'Logging', 'loggings', 'Cluster'),
 } as const satisfies { [K in string]: KindInfo & { kind: K } }
 
-export type KindName = keyof typeof KINDS
+type KindName = keyof typeof KINDS
 export type NamespacedKindName = {
   [K in KindName]: (typeof KINDS)[K]['scope'] extends 'Namespaced' ? K : never
 }[KindName]

@@ -148,7 +148,6 @@ export const Conditions = {
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'log-socket'
 export const LABEL_TAP = `${GROUP}/tap`
-export const LABEL_TAP_NAMESPACE = `${GROUP}/tap-namespace`
 
 // Finalizers: on the LogTap (ordered cleanup of refs, then outputs) and on each Output it owns
 // (an Output is never removed while a flow may still reference it).

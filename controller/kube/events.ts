@@ -7,13 +7,13 @@ import type pino from 'pino'
 import type { ObjectMeta } from '../../api/logtap.ts'
 import { errorText } from './api-errors.ts'
 
-export interface EventTarget {
+interface EventTarget {
   apiVersion?: string
   kind?: string
   metadata: ObjectMeta
 }
 
-export type EventType = 'Normal' | 'Warning'
+type EventType = 'Normal' | 'Warning'
 
 const WINDOW_MS = 10 * 60_000
 const MAX_TRACKED = 2000

@@ -17,7 +17,7 @@ import type { KindInfo } from '../../api/kinds.ts'
 import type { KObject } from './objects.ts'
 import { realTimers, type Timers } from './workqueue.ts'
 
-export type InformerEvent = 'add' | 'update' | 'delete'
+type InformerEvent = 'add' | 'update' | 'delete'
 export type InformerHandler = (event: InformerEvent, obj: KObject) => void
 
 // How an informer lists and watches; `namespace` limits a namespaced kind to one namespace.

@@ -7,7 +7,7 @@ import type pino from 'pino'
 import { errorText, isConflict, isNotFound } from './api-errors.ts'
 import { realTimers, type Timers } from './workqueue.ts'
 
-export interface LeaderOptions {
+interface LeaderOptions {
   namespace: string
   name: string
   identity: string
@@ -16,7 +16,7 @@ export interface LeaderOptions {
   retryPeriodMs: number
 }
 
-export interface LeaderCallbacks {
+interface LeaderCallbacks {
   onStartedLeading(): Promise<void> | void
   onStoppedLeading(): Promise<void> | void
 }

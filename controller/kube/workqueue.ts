@@ -23,7 +23,7 @@ export interface Result {
   requeueAfterMs?: number
 }
 
-export interface WorkQueueOptions {
+interface WorkQueueOptions {
   handler: (key: string) => Promise<Result | undefined>
   concurrency?: number
   baseDelayMs?: number

@@ -20,7 +20,7 @@ export interface Program {
   stop(): Promise<void>
 }
 
-export type ProgramConfig = Pick<
+type ProgramConfig = Pick<
   Config,
   | 'host'
   | 'ingestPort'

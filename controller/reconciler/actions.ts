@@ -49,7 +49,7 @@ export async function runPlan(
   }
 }
 
-export interface StepResult {
+interface StepResult {
   // What happened, in Kubernetes message style ("Created Output"), or undefined for a no-op.
   did?: string
   object?: ObjRef

@@ -38,7 +38,12 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     actions: once(
       'actions_total',
       (name) =>
-        new Counter({ name, help: 'Reconcile steps executed, by action.', labelNames: ['action'], registers }),
+        new Counter({
+          name,
+          help: 'Reconcile steps executed, by action.',
+          labelNames: ['action'],
+          registers,
+        }),
     ),
     queueDepth: once(
       'queue_depth',
@@ -56,7 +61,8 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
     ),
     leader: once(
       'leader',
-      (name) => new Gauge({ name, help: '1 while this replica holds the controller leader lease.', registers }),
+      (name) =>
+        new Gauge({ name, help: '1 while this replica holds the controller leader lease.', registers }),
     ),
     sweepRepairs: once(
       'sweep_repairs_total',

@@ -16,7 +16,7 @@ import type { LeaseInfo } from './desired/session.ts'
 import type { ControllerMetrics } from './metrics.ts'
 import type { Caches } from './watches.ts'
 
-export interface ReconcilerDeps {
+interface ReconcilerDeps {
   client: ObjectClient
   caches: Caches
   events: EventRecorder

@@ -16,7 +16,7 @@ import { danglingRefRepairs, orphanOwnerKeys } from './desired/repairs.ts'
 import type { ControllerMetrics } from './metrics.ts'
 import type { Caches } from './watches.ts'
 
-export interface SweepDeps {
+interface SweepDeps {
   client: ObjectClient
   caches: Caches
   events: EventRecorder

@@ -8,7 +8,7 @@ import { keyOf, keyOfObject, tapObjectName } from './desired/naming.ts'
 import { controllingTap } from './desired/ownership.ts'
 
 export const WATCHED = ['LogTap', 'Output', 'ClusterOutput', 'Flow', 'ClusterFlow', 'Logging'] as const
-export type WatchedKind = (typeof WATCHED)[number]
+type WatchedKind = (typeof WATCHED)[number]
 
 // The reconciler's read-only view of the cluster: one shared informer per watched kind.
 export type Caches = Readonly<Record<WatchedKind, SharedInformer>>

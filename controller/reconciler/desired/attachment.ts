@@ -16,7 +16,7 @@ import type { TapContext } from './tap-context.ts'
 import { type OutputDecision, ownedAsWanted } from './tap-output.ts'
 import type { TappedFlow } from './tapped-flow.ts'
 
-export interface AttachmentDecision {
+interface AttachmentDecision {
   condition: ConditionInput // Attached
   action?: Action
 }

@@ -47,7 +47,7 @@ export interface ControllerStatus {
   streamPath?: string
 }
 
-export interface Desired {
+interface Desired {
   plan: Plan
   status?: ControllerStatus // undefined: leave the status alone (tap gone)
   requeueAfterMs?: number

@@ -62,11 +62,7 @@ export function tapOwnerReference(tap: LogTap): OwnerReference {
   }
 }
 
-export function outputSpec(
-  tap: LogTap,
-  loggingRef: string | undefined,
-  c: OutputConfig,
-): Record<string, unknown> {
+function outputSpec(tap: LogTap, loggingRef: string | undefined, c: OutputConfig): Record<string, unknown> {
   const ns = tap.metadata.namespace ?? ''
   const name = tap.metadata.name ?? ''
   const spec: Record<string, unknown> = {

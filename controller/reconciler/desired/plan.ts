@@ -19,7 +19,7 @@ export type Action =
 
 // A plan is a list of stages run one after the other. The actions of one stage do not depend on
 // each other and run together; the next stage starts only when all of them succeeded.
-export type Stage = readonly Action[]
+type Stage = readonly Action[]
 export type Plan = readonly Stage[]
 
 // Each action a stage of its own: strictly one after the other.

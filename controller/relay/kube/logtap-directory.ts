@@ -7,7 +7,7 @@ import type { TapDirectory, TapInfo } from '../tap-directory.ts'
 
 const DEFAULT_REPLAY = 1000
 
-export interface K8sTapDirectory extends TapDirectory {
+interface K8sTapDirectory extends TapDirectory {
   close(): void // stops listening to the informer
 }
 
