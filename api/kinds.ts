@@ -44,3 +44,9 @@ type KindName = keyof typeof KINDS
 export type NamespacedKindName = {
   [K in KindName]: (typeof KINDS)[K]['scope'] extends 'Namespaced' ? K : never
 }[KindName]
+
+// Where a kind's objects are in the API, as client-node's CustomObjectsApi takes it.
+export function resourceOf(kind: KindName): { group: string; version: string; plural: string } {
+  const { group, version, plural } = KINDS[kind]
+  return { group, version, plural }
+}

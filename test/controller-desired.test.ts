@@ -1,6 +1,7 @@
 // desired() decides every step; these tables pin the ordering invariant and the conditions.
 import t from 'tap'
-import { FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap } from '../api/logtap.ts'
+import { KINDS } from '../api/kinds.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, type FlowKind, type LogTap } from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
 import { type DesiredConfig, desired, type Observed } from '../controller/reconciler/desired/desired.ts'
 import { desiredOutput } from '../controller/reconciler/desired/output.ts'
@@ -16,7 +17,7 @@ const NOW = Date.parse('2026-01-01T00:10:00Z')
 
 function mkTap(over: Partial<LogTap['spec']> = {}, meta: Partial<LogTap['metadata']> = {}): LogTap {
   return {
-    apiVersion: 'logsocket.dev/v1alpha1',
+    apiVersion: KINDS.LogTap.apiVersion,
     kind: 'LogTap',
     metadata: {
       name: 't',
@@ -33,11 +34,11 @@ function mkTap(over: Partial<LogTap['spec']> = {}, meta: Partial<LogTap['metadat
 function mkFlow(
   name: string,
   spec: Record<string, unknown>,
-  kind = 'Flow',
+  kind: FlowKind = 'Flow',
   meta: Partial<KObject['metadata']> = {},
 ): KObject {
   return {
-    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    apiVersion: KINDS[kind].apiVersion,
     kind,
     metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: '1', ...meta },
     spec,

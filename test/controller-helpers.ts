@@ -8,7 +8,7 @@ import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { parse } from 'yaml'
-import { KINDS, type NamespacedKindName } from '../api/kinds.ts'
+import { KINDS, type NamespacedKindName, resourceOf } from '../api/kinds.ts'
 import type { LogTap } from '../api/logtap.ts'
 import { SharedInformers } from '../controller/kube/informers.ts'
 import type { KObject } from '../controller/kube/objects.ts'
@@ -103,12 +103,6 @@ export async function runController(
   }
 }
 
-// Where objects of a kind are in the API, as CustomObjectsApi takes it.
-function resource(kind: NamespacedKindName) {
-  const { group, version, plural } = KINDS[kind]
-  return { group, version, plural }
-}
-
 export class Objects {
   readonly custom: CustomObjectsApi
   readonly ns: string
@@ -129,7 +123,7 @@ export class Objects {
       spec,
     }
     return (await this.custom.createNamespacedCustomObject({
-      ...resource(kind),
+      ...resourceOf(kind),
       namespace: this.ns,
       body,
     })) as KObject
@@ -137,7 +131,7 @@ export class Objects {
   async get(kind: NamespacedKindName, name: string): Promise<KObject | undefined> {
     try {
       return (await this.custom.getNamespacedCustomObject({
-        ...resource(kind),
+        ...resourceOf(kind),
         namespace: this.ns,
         name,
       })) as KObject
@@ -151,7 +145,7 @@ export class Objects {
   }
   async delete(kind: NamespacedKindName, name: string, propagationPolicy?: string): Promise<void> {
     await this.custom.deleteNamespacedCustomObject({
-      ...resource(kind),
+      ...resourceOf(kind),
       namespace: this.ns,
       name,
       propagationPolicy,
@@ -186,7 +180,7 @@ export class InvariantWatcher {
   async start(): Promise<void> {
     const w = new Watch(this.kc)
     for (const kind of WATCHED_KINDS) {
-      const { group, version, plural } = KINDS[kind]
+      const { group, version, plural } = resourceOf(kind)
       const path = `/apis/${group}/${version}/namespaces/${this.ns}/${plural}`
       this.aborts.push(
         await w.watch(
@@ -206,7 +200,7 @@ export class InvariantWatcher {
     const list = async (kind: (typeof WATCHED_KINDS)[number]) =>
       (
         (await this.custom.listNamespacedCustomObject({
-          ...resource(kind),
+          ...resourceOf(kind),
           namespace: this.ns,
           resourceVersion: rv,
           resourceVersionMatch: rv ? 'Exact' : undefined,

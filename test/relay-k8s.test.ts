@@ -4,7 +4,7 @@
 import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
-import { KINDS } from '../api/kinds.ts'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import {
   API_VERSION,
   FIELD_MANAGER_RELAY,
@@ -113,7 +113,7 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
 
   const relayService = `http://log-socket-relay.${ns}.svc:10000`
   const output = {
-    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    apiVersion: KINDS.Output.apiVersion,
     kind: 'Output',
     metadata: { name: 'tap-out', namespace: ns },
     spec: {
@@ -138,19 +138,15 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
   })
   t.teardown(() => sender.stop())
   await custom.createNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('Output'),
     namespace: ns,
-    plural: 'outputs',
     body: output,
   })
   const posts = await sender.until(`Output/${ns}/tap-out`, 4)
   await sender.stop()
   await custom.deleteNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('Output'),
     namespace: ns,
-    plural: 'outputs',
     name: 'tap-out',
   })
   const settled = sender.posts.filter((p) => p.status === 200)
@@ -229,12 +225,10 @@ t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t
   })
   t.teardown(() => sender.stop())
   await custom.createNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('ClusterOutput'),
     namespace: ns,
-    plural: 'clusteroutputs',
     body: {
-      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      apiVersion: KINDS.ClusterOutput.apiVersion,
       kind: 'ClusterOutput',
       metadata: { name: 'ctap-out', namespace: ns },
       spec: {

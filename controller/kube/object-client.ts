@@ -1,18 +1,12 @@
 // The controller's API calls, in one place: server-side apply for objects we own (fixed field
 // manager), conflict-safe JSON patches for objects others own, deletes pinned to one uid.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { KINDS, type NamespacedKindName } from '../../api/kinds.ts'
+import { KINDS, type NamespacedKindName, resourceOf } from '../../api/kinds.ts'
 import { FIELD_MANAGER_CONTROLLER } from '../../api/logtap.ts'
 import { isConflict, isNotFound, statusCode } from './api-errors.ts'
 import type { JsonPatchOp, KObject } from './objects.ts'
 
 type Kind = NamespacedKindName
-
-// Where a kind's objects are in the API, as CustomObjectsApi takes it.
-function resource(kind: Kind): { group: string; version: string; plural: string } {
-  const { group, version, plural } = KINDS[kind]
-  return { group, version, plural }
-}
 
 export class ObjectClient {
   readonly custom: CustomObjectsApi
@@ -23,7 +17,11 @@ export class ObjectClient {
 
   async get(kind: Kind, namespace: string, name: string): Promise<KObject | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ ...resource(kind), namespace, name })) as KObject
+      return (await this.custom.getNamespacedCustomObject({
+        ...resourceOf(kind),
+        namespace,
+        name,
+      })) as KObject
     } catch (err) {
       if (isNotFound(err)) return undefined
       throw err
@@ -32,7 +30,7 @@ export class ObjectClient {
 
   async list(kind: Kind, namespace: string, labelSelector?: string): Promise<KObject[]> {
     const r = (await this.custom.listNamespacedCustomObject({
-      ...resource(kind),
+      ...resourceOf(kind),
       namespace,
       labelSelector,
     })) as {
@@ -48,7 +46,7 @@ export class ObjectClient {
     const body = existingUid ? { ...obj, metadata: { ...obj.metadata, uid: existingUid } } : obj
     return (await this.custom.patchNamespacedCustomObject(
       {
-        ...resource(kind),
+        ...resourceOf(kind),
         namespace: obj.metadata.namespace ?? '',
         name: obj.metadata.name ?? '',
         body,
@@ -61,7 +59,7 @@ export class ObjectClient {
 
   async jsonPatch(kind: Kind, namespace: string, name: string, ops: JsonPatchOp[]): Promise<KObject> {
     return (await this.custom.patchNamespacedCustomObject(
-      { ...resource(kind), namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
+      { ...resourceOf(kind), namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     )) as KObject
   }
@@ -107,7 +105,7 @@ export class ObjectClient {
   ): Promise<boolean> {
     try {
       await this.custom.deleteNamespacedCustomObject({
-        ...resource(kind),
+        ...resourceOf(kind),
         namespace,
         name,
         propagationPolicy,
@@ -124,7 +122,7 @@ export class ObjectClient {
   async applyTapStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {
-        ...resource('LogTap'),
+        ...resourceOf('LogTap'),
         namespace,
         name,
         body: {
