@@ -1,7 +1,6 @@
 // The live LogTap being reconciled, with what follows from its spec (kinds, the names of the objects
 // it owns), computed once per decision.
 import type { FlowKind, LogTap, OutputKind } from '../../../api/logtap.ts'
-import type { ObjRef } from '../../kube/objects.ts'
 import { tapObjectName } from './naming.ts'
 import { outputKindOf } from './output.ts'
 
@@ -27,9 +26,4 @@ export function tapContext(tap: LogTap, namespace: string, name: string): TapCon
     objectName: tapObjectName(tap.metadata.name ?? ''),
     mirror: tap.spec.mode === 'mirror',
   }
-}
-
-// The tap's Output, pinned to the incarnation seen now (if any).
-export function outputRefOf(t: TapContext, uid: string | undefined): ObjRef {
-  return { kind: t.outputKind, namespace: t.namespace, name: t.objectName, uid }
 }

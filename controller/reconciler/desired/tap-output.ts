@@ -6,7 +6,7 @@ import type { ConditionInput } from './conditions.ts'
 import { desiredOutput, type OutputConfig } from './output.ts'
 import { owningTapUid } from './ownership.ts'
 import type { Action } from './plan.ts'
-import { outputRefOf, type TapContext } from './tap-context.ts'
+import type { TapContext } from './tap-context.ts'
 import type { TappedFlow } from './tapped-flow.ts'
 import { teardownSteps } from './teardown.ts'
 
@@ -28,7 +28,8 @@ export function tapOutput(
 ): OutputDecision {
   const { outputKind: kind, objectName: name } = t
   const occupant = outputs.find((x) => x.kind === kind && x.metadata.name === name)
-  const ref = outputRefOf(t, occupant?.metadata.uid)
+  // Pinned to the incarnation seen now, if any.
+  const ref: ObjRef = { kind, namespace: t.namespace, name, uid: occupant?.metadata.uid }
   const not = (reason: string, message: string): ConditionInput => ({
     type: Conditions.OutputReady,
     status: 'False',
