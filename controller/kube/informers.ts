@@ -15,7 +15,7 @@ import {
 import type pino from 'pino'
 import type { KindInfo } from '../../api/kinds.ts'
 import type { KObject } from './objects.ts'
-import { realTimers, type Timers } from './workqueue.ts'
+import { realTimers, type Timers } from './timers.ts'
 
 type InformerEvent = 'add' | 'update' | 'delete'
 export type InformerHandler = (event: InformerEvent, obj: KObject) => void

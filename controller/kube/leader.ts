@@ -5,7 +5,7 @@
 import type { CustomObjectsApi } from '@kubernetes/client-node'
 import type pino from 'pino'
 import { errorText, isConflict, isNotFound } from './api-errors.ts'
-import { realTimers, type Timers } from './workqueue.ts'
+import { realTimers, type Timers } from './timers.ts'
 
 interface LeaderOptions {
   namespace: string
