@@ -17,8 +17,8 @@ import {
 } from '../controller/reconciler/controller.ts'
 import type { TestCluster } from '../local-cluster/cluster.ts'
 
-export const LOGGING = { group: 'logging.banzaicloud.io', version: 'v1beta1' }
-export const TAPS = { group: 'logsocket.dev', version: 'v1alpha1', plural: 'logtaps' }
+const LOGGING = { group: 'logging.banzaicloud.io', version: 'v1beta1' }
+const TAPS = { group: 'logsocket.dev', version: 'v1alpha1', plural: 'logtaps' }
 export const INGEST_KEY = new Uint8Array(32).fill(3)
 const rulesFile = path.resolve(
   import.meta.dirname,
