@@ -18,6 +18,9 @@ const CORE_IO = [
 // adapters in controller/relay/kube/ implement. A new port module is added here, nothing else.
 const RELAY_PORTS = '^controller/relay/(options|tap-directory)[.]ts$'
 
+// The modules through which test code starts or joins the real control plane (or its test host).
+const CLUSTER_MODULES = '^local-cluster/(cluster|stack|test-host)[.]ts$'
+
 export default {
   forbidden: [
     // Wall: no import circles anywhere (type-only imports count: a circle of types is still a knot).
@@ -181,6 +184,20 @@ export default {
         'A *.test.ts file is a tap entry point, not a library: move the shared code into test/support/.',
       from: {},
       to: { path: '[.]test[.]ts$' },
+    },
+
+    // Habit: `npm run test:unit` runs every test file except *.cluster.test.ts, so a test that starts or
+    // joins the real control plane must say so in its name, and only test files (or the runner) may do it.
+    {
+      name: 'cluster-tests-are-named-so',
+      severity: 'error',
+      comment:
+        'This test code starts or joins the real control plane (getCluster, startCluster, the stack or ' +
+        'the test host). Only a test file named *.cluster.test.ts may do that (`npm run test:unit` leaves ' +
+        'those out), or test/support/run-tests.ts; test helpers take the TestCluster as a parameter ' +
+        '(import type).',
+      from: { path: '^test/', pathNot: ['[.]cluster[.]test[.]ts$', '^test/support/run-tests[.]ts$'] },
+      to: { path: CLUSTER_MODULES, dependencyTypesNot: ['type-only'] },
     },
 
     // Wall: every package a module imports is declared in the package.json nearest to it
