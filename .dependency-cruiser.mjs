@@ -227,6 +227,7 @@ export default {
         pathNot: '(^|/)node_modules/@types/',
       },
     },
+    // Wall: every import lands on a file or an installed package (the rules above can only judge those).
     {
       name: 'not-to-unresolvable',
       severity: 'error',
