@@ -4,23 +4,16 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { HelloMessage } from '../../api/stream-protocol.ts'
+import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
+import type { RelayUser } from './access.ts'
 import { FrameStores } from './frames.ts'
-import { type Entry, Listener, type RelayUser } from './listener.ts'
+import { type Entry, Listener } from './listener.ts'
 import type { RelayMetrics, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
 import { Ring } from './ring.ts'
 import type { TapInfo } from './tap-directory.ts'
-
-// What the relay reports to the LogTap status (through a rate-limited writer).
-export interface TapCounters {
-  listeners: number
-  recordsReceived: number
-  lastRecordTime?: string
-}
-
-export type StatusSink = (tap: { namespace: string; name: string; uid: string }, c: TapCounters) => void
+import type { StatusSink } from './tap-status.ts'
 
 export interface ResumeQuery {
   since?: number
@@ -215,7 +208,7 @@ export class Hub {
     for (const l of s.listeners) {
       l.sendNow({ type: 'status', phase: 'deleted', message: `LogTap ${key} was deleted` })
       l.markClosed()
-      l.ws.close(4004, 'tap deleted')
+      l.ws.close(CloseCodes.TapDeleted, 'tap deleted')
     }
     s.listeners.clear()
     this.#buffered -= s.ring.bytes

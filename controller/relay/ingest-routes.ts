@@ -24,9 +24,9 @@ import { gunzip } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { verifyTapCredential } from '../../api/credential.ts'
 import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
-import type { RefusalBody } from '../../api/stream-protocol.ts'
 import type { RelayContext } from './context.ts'
 import { type BodyFormat, LineSegments } from './records.ts'
+import { refuse } from './refusal.ts'
 
 const gunzipAsync = promisify(gunzip)
 
@@ -38,11 +38,6 @@ const FORMATS: Record<string, BodyFormat> = {
 interface Params {
   namespace: string
   name: string
-}
-
-function refuse(reply: FastifyReply, code: number, error: string, reason: string): FastifyReply {
-  const body: RefusalBody = { error, reason }
-  return reply.code(code).type('application/json').send(body)
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

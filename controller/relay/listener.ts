@@ -5,17 +5,12 @@
 // and never delays ingest or any other listener.
 import type { WebSocket } from 'ws'
 import type { DroppedMessage } from '../../api/stream-protocol.ts'
+import type { RelayUser } from './access.ts'
 import { type FramePlace, textWireFrame, wirePayload } from './frames.ts'
 import type { DropReason, TapMetrics } from './metrics.ts'
 import { allowed, deniedText, type Rules, ruleKey } from './rbac.ts'
 import type { Ring } from './ring.ts'
-
-export interface RelayUser {
-  username: string
-  uid?: string
-  groups: string[]
-  extra?: Record<string, string[]> // TokenReview extras, passed on to SubjectAccessReview
-}
+import { directSocket } from './ws-direct.ts'
 
 // A record in the ring. Its place is the complete WebSocket frame of its `record` message,
 // built once at ingest (frames.ts) and written as is to every listener's socket.
@@ -35,13 +30,6 @@ const TEXT = { binary: false } as const
 // A batch of whole frames is written to the socket at once when it reaches either bound.
 const BATCH_PIECES = 256
 const BATCH_BYTES = 256 * 1024
-
-// ws internals the batched path relies on: its TCP socket and its sender's queue (non-empty only
-// while compressing or reading a Blob, neither of which the relay does).
-interface WsInternals {
-  _socket?: { write(b: Buffer): boolean; writable: boolean }
-  _sender?: { _queue?: unknown[] }
-}
 
 export class Listener {
   readonly ws: WebSocket
@@ -129,13 +117,11 @@ export class Listener {
       this.#skipped = 0
     }
     // Records go out as pre-built frames written straight to the TCP socket under ws, many
-    // frames per write: ws would build a header and make two writes per message. This is safe
-    // because permessage-deflate is off, only whole frames are written, and nothing is waiting in
-    // ws's sender (control messages above went out through it first, so order is kept);
-    // ws.bufferedAmount counts the socket's buffer, so the high-water check stays exact.
-    const internals = ws as unknown as WsInternals
-    const tcp = internals._socket
-    const direct = tcp?.writable === true && ws.readyState === ws.OPEN && !internals._sender?._queue?.length
+    // frames per write (ws-direct.ts says when that is safe; otherwise one ws.send each). The
+    // messages above went out through ws first, so order is kept; ws.bufferedAmount counts the
+    // socket's buffer, so the high-water check stays exact.
+    const tcp = directSocket(ws)
+    const direct = tcp !== null
     const batch: Buffer[] = []
     let batchBytes = 0
     const flushBatch = (): void => {

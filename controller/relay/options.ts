@@ -1,17 +1,10 @@
-// Everything the relay is configured with. main.ts builds this once from flags/env; nothing
-// below reads process.env.
+// Everything the relay is configured with. The program (controller/program/program.ts) builds
+// this once from its configuration; nothing below reads process.env.
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { StatusSink } from './hub.ts'
-import type { RelayUser } from './listener.ts'
+import type { RelayAuth } from './access.ts'
 import type { TapDirectory } from './tap-directory.ts'
-
-export interface RelayAuth {
-  // TokenReview: who presents this token (null: not authenticated).
-  authenticate(token: string): Promise<RelayUser | null>
-  // SubjectAccessReview: may this user `get` the LogTap namespace/name?
-  mayGetTap(user: RelayUser, namespace: string, name: string): Promise<boolean>
-}
+import type { StatusSink } from './tap-status.ts'
 
 export interface RelayLimits {
   maxBodyBytes: number // posted (possibly compressed) chunk; larger → 413

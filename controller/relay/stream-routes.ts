@@ -8,14 +8,15 @@
 //   400 bad-query        since/tail not a non-negative integer
 //   503 unavailable      the auth API failed, or the relay is shutting down
 // Query (or X-Log-Socket-Since/-Epoch/-Tail headers): `since=<seq>&epoch=<epoch>` resumes after seq; `tail=<n>` replays the last n records
-// (at most spec.replay). After the upgrade the client gets `hello`, then records (see api/stream.ts).
+// (at most spec.replay). After the upgrade the client gets `hello`, then records (api/stream-protocol.ts).
 import websocket from '@fastify/websocket'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
-import { type RefusalBody, StreamParamHeaders } from '../../api/stream-protocol.ts'
+import { CloseCodes, StreamParamHeaders } from '../../api/stream-protocol.ts'
+import type { RelayUser } from './access.ts'
 import type { RelayContext } from './context.ts'
 import type { ResumeQuery } from './hub.ts'
-import type { RelayUser } from './listener.ts'
+import { refuse } from './refusal.ts'
 import type { TapInfo } from './tap-directory.ts'
 
 interface Params {
@@ -29,11 +30,6 @@ interface Admitted {
   query: ResumeQuery
 }
 
-function refuse(reply: FastifyReply, code: number, error: string, reason: string): FastifyReply {
-  const body: RefusalBody = { error, reason }
-  return reply.code(code).type('application/json').send(body)
-}
-
 // The token as presented: `Bearer <token>` or the raw token. Never logged.
 export function tokenFrom(header: string | string[] | undefined): string | undefined {
   const v = (Array.isArray(header) ? header[0] : header)?.trim()
@@ -45,7 +41,7 @@ export function tokenFrom(header: string | string[] | undefined): string | undef
 const COUNT = /^(0|[1-9][0-9]{0,15})$/
 
 // The query first, then the X-Log-Socket-* headers: the API server's service proxy drops the query
-// string of WebSocket upgrades, so clients send both (api/stream.ts StreamParamHeaders).
+// string of WebSocket upgrades, so clients send both (StreamParamHeaders).
 export function parseQuery(
   q: Record<string, string | string[] | undefined>,
   headers: Record<string, string | string[] | undefined> = {},
@@ -132,7 +128,7 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
       (socket, req) => {
         const a = admitted.get(req)
         if (!a) {
-          socket.close(1011, 'not admitted')
+          socket.close(CloseCodes.InternalError, 'not admitted')
           return
         }
         // Prefer the newest view of the tap (replay size may have changed during auth).

@@ -6,8 +6,7 @@
 import { createHash } from 'node:crypto'
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../../../api/logtap.ts'
-import type { RelayUser } from '../listener.ts'
-import type { RelayAuth } from '../options.ts'
+import type { RelayAuth, RelayUser } from '../access.ts'
 
 export interface K8sAuthOptions {
   positiveTtlMs?: number // default 10 s
