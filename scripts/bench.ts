@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildForBench } from './bench/build.ts'
 import { Histogram } from './bench/histogram.ts'
 import { productionNodeFlags } from './bench/production-flags.ts'
 import type {
@@ -37,6 +38,10 @@ const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<strin
 // The relay runs with the production Node/V8 flags (the Dockerfile's ENTRYPOINT) plus extra ones,
 // e.g. --relay-flags=--max-old-space-size=96 (a later flag overrides an earlier one).
 const productionFlags = productionNodeFlags(path.join(here, '..', 'Dockerfile'))
+// The relay as built for the image (scripts/bench/build.ts); --typescript runs the sources instead.
+const relayEntry = flag('--typescript')
+  ? 'relay.ts'
+  : buildForBench(path.join(here, '..'), 'scripts/bench/relay.ts')
 const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
   .split(' ')
   .filter(Boolean)
@@ -107,7 +112,7 @@ const scenarios: Scenario[] = [
 ].filter((s) => !only || s.key === only)
 
 function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
-  return fork(path.join(here, 'bench', file), [JSON.stringify(p)], {
+  return fork(path.resolve(here, 'bench', file), [JSON.stringify(p)], {
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -151,7 +156,7 @@ async function run(s: Scenario): Promise<Outcome> {
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
     : []
   const relay = helper(
-    'relay.ts',
+    relayEntry,
     { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
     ['--expose-gc', ...productionFlags, ...relayFlags, ...execArgv],
   )

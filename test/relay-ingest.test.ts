@@ -279,16 +279,33 @@ t.test('size limits: refused from the header when declared, after reading when c
   c.ws.close()
 })
 
-t.test('overloaded: chunks are answered 200 and dropped (counted), never refused or blocked', async (t) => {
-  const r = await startTestRelay({ limits: { maxInflightChunks: 0 } })
-  t.teardown(() => r.close())
-  const a = r.taps.add('shop', 'tap-a')
-  const good = encodeChunk(generateRecords(open, 3))
-  const res = await r.post(a, good.body, good.headers)
-  t.equal(res.status, 200)
-  t.same(await res.json(), { dropped: true })
-  t.match(await r.registry.metrics(), /log_socket_ingest_chunks_dropped_total 1/)
-})
+t.test(
+  'overloaded: chunks are answered 200 and dropped, never refused or blocked, and the loss is told',
+  async (t) => {
+    const r = await startTestRelay({ limits: { maxInflightChunks: 0 } })
+    t.teardown(() => r.close())
+    const a = r.taps.add('shop', 'tap-a')
+    const c = await connect(r.streamUrl(a), 'token-alice')
+    const good = encodeChunk(generateRecords(open, 3))
+    const res = await r.post(a, good.body, good.headers)
+    t.equal(res.status, 200)
+    t.same(await res.json(), { dropped: 3 })
+    await c.until((m) => m.some((x) => x.type === 'dropped'))
+    t.same(c.messages.slice(1), [
+      { type: 'dropped', count: 3, fromSeq: 1, toSeq: 3, reason: 'relay-overloaded' },
+    ])
+    const metrics = await r.registry.metrics()
+    t.match(
+      metrics,
+      /log_socket_ingest_chunks_dropped_total\{namespace="shop",name="tap-a",cause="tap-slots"\} 1/,
+    )
+    t.match(
+      metrics,
+      /log_socket_records_dropped_total\{namespace="shop",name="tap-a",reason="relay-overloaded"\} 3/,
+    )
+    c.ws.close()
+  },
+)
 
 t.test('ops: healthz, readyz follows the tap directory, metrics in Prometheus text', async (t) => {
   const r = await startTestRelay()

@@ -21,9 +21,7 @@ interface WsInternals {
 }
 
 // What a direct write needs of the socket.
-export interface DirectSocket {
-  write(b: Buffer): boolean
-}
+export type DirectSocket = Pick<Socket, 'write' | 'writableLength'>
 
 // The decision, made on the first socket seen (undefined until then). Tests may read it.
 export const wsDirect: { mode: 'direct' | 'ws-send' | undefined } = { mode: undefined }
