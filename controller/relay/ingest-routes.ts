@@ -8,6 +8,8 @@
 //                                  body): its n records are counted and its tap's listeners are
 //                                  told (`dropped`, relay-overloaded), so fluentd neither blocks
 //                                  nor retries and no loss goes untold
+//   503 busy                       the same for a gzip chunk: counting its records would mean
+//                                  inflating it, so it is left to fluentd to send again
 //   403 bad-credential  404 unknown-tap  413 too-large (body or decompressed size)
 //   415 unsupported-media-type     400 bad-encoding (corrupt gzip)
 //   408 body-timeout               the poster sent nothing for bodyIdleMs, or took over bodyMaxMs:
@@ -27,11 +29,10 @@
 // Memory: a streamed body holds only the line cut by its last piece; a body read whole holds
 // its size (declared, or the most allowed when chunked) from the `inflight` pool and a gzip body
 // twice its inflated size (from its gzip trailer) from the `inflate` pool. Without room in the
-// pool the chunk is dropped as above, read only to count its records.
-import { type Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+// pool the chunk is dropped as above, read only to count its records (or answered 503 if gzip).
+import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
-import { createGunzip, gunzip } from 'node:zlib'
+import { gunzip } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { verifyTapCredential } from '../../api/credential.ts'
 import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
@@ -129,52 +130,17 @@ function receive(payload: Readable, deadline: BodyDeadline, each: (piece: Buffer
   })
 }
 
-// A gzip stream's inflated bytes, passed on and bounded.
-function inflating(limit: number, each: (piece: Buffer) => void): [Readable & Writable, Writable] {
-  let out = 0
-  const sink = new Writable({
-    write(piece: Buffer, _enc, done) {
-      out += piece.length
-      if (out > limit) done(new BodyError(413, 'too-large', `decompressed body exceeds ${limit} bytes`))
-      else {
-        each(piece)
-        done()
-      }
-    },
-  })
-  return [createGunzip(), sink]
-}
-
-// The records of a body that is dropped unread: counted as it arrives (inflated if gzip), held
-// nowhere. `held` is what was already read of it.
+// The records of a body that is dropped unread: counted as it arrives, held nowhere. `held` is
+// what was already read of it.
 async function countRecords(
   payload: Readable | undefined,
-  gzip: boolean,
-  maxInflated: number,
   deadline: BodyDeadline,
   held: Buffer[] = [],
 ): Promise<number> {
   const counter = new RecordCounter()
-  if (!gzip) {
-    for (const piece of held) counter.push(piece)
-    if (payload) await receive(payload, deadline, (piece) => counter.push(piece))
-    return counter.end()
-  }
-  const [gunzipper, sink] = inflating(maxInflated, (piece) => counter.push(piece))
-  for (const piece of held) gunzipper.write(piece)
-  if (payload) {
-    payload.on('data', () => deadline.touch())
-    await pipeline(payload, gunzipper, sink).catch(badGzip)
-  } else await pipeline(gunzipper.end(), sink).catch(badGzip) // nothing more to read
+  for (const piece of held) counter.push(piece)
+  if (payload) await receive(payload, deadline, (piece) => counter.push(piece))
   return counter.end()
-}
-
-// zlib's errors are the sender's: the body is not valid gzip.
-function badGzip(err: unknown): never {
-  if (err instanceof BodyError) throw err
-  const code = (err as { code?: string }).code
-  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') throw err
-  throw new BodyError(400, 'bad-encoding', 'body is not valid gzip')
 }
 
 // The size a gzip body says it inflates to (its trailer's ISIZE; fluentd writes one member).
@@ -257,15 +223,19 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           : { touch() {}, clear() {} }
         let inflight = 0 // bytes held from memory.inflight
         let inflate = 0 // bytes held from memory.inflate
-        // The chunk is dropped unread: its records are counted for its tap's listeners.
-        const drop = async (cause: ShedCause, held?: Buffer[]) => {
-          const n = await countRecords(
-            payload,
-            gzip,
-            limits.maxDecompressedBytes,
-            deadline as BodyDeadline,
-            held,
-          )
+        // The chunk is dropped unread: its records are counted for its tap's listeners (a gzip
+        // chunk is handed back to be sent again instead: counting it would mean inflating it).
+        const drop = async (cause: ShedCause) => {
+          if (gzip) {
+            hub.dropped(first, 0, cause)
+            return refuse(
+              reply.header('connection', 'close'),
+              503,
+              'busy',
+              'the relay is at capacity for this tap or sender; send the chunk again later',
+            )
+          }
+          const n = await countRecords(payload, deadline as BodyDeadline)
           const tap = o.taps.get(namespace, name)
           if (tap?.uid !== first.uid)
             return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
@@ -335,11 +305,7 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
             if (isize > limits.maxDecompressedBytes)
               return tooLarge(reply, `decompressed body exceeds ${limits.maxDecompressedBytes} bytes`)
             // zlib collects the inflated pieces, then joins them: twice the size at the peak.
-            if (!memory.inflate.tryTake(2 * isize)) {
-              memory.inflight.give(inflight)
-              inflight = 0
-              return await countRecordsOf(body)
-            }
+            if (!memory.inflate.tryTake(2 * isize)) return await drop('memory')
             inflate = 2 * isize
             try {
               // A body inflating past what its trailer says is corrupt (or a bomb that lies).
@@ -369,19 +335,6 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           deadline.clear()
           if (inflight) memory.inflight.give(inflight)
           if (inflate) memory.inflate.give(inflate)
-        }
-
-        // A gzip body already read whole, dropped for want of memory to inflate it.
-        async function countRecordsOf(body: Buffer) {
-          const n = await countRecords(
-            undefined,
-            true,
-            limits.maxDecompressedBytes,
-            deadline as BodyDeadline,
-            [body],
-          )
-          hub.dropped(first!, n, 'memory')
-          return reply.code(200).send({ dropped: n })
         }
       },
     )

@@ -65,7 +65,9 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
   })
   const shed = new Counter({
     name: 'log_socket_ingest_chunks_dropped_total',
-    help: 'Chunks answered 200 and dropped unread (their records counted as relay-overloaded), per tap and cause.',
+    help:
+      'Chunks the relay did not take for want of capacity, per tap and cause: answered 200 and dropped ' +
+      'unread (their records told as relay-overloaded), or 503 when gzip (fluentd sends them again).',
     labelNames: [...TAP_LABELS, 'cause'],
     registers,
   })
