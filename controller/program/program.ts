@@ -29,7 +29,8 @@ export type ProgramConfig = Pick<
   | 'leaderElect'
   | 'namespace'
   | 'identity'
->
+> &
+  Partial<Pick<Config, 'memoryBudget'>>
 
 export async function startProgram(
   cfg: ProgramConfig,
@@ -68,6 +69,7 @@ export async function startProgram(
       ingestPort: cfg.ingestPort,
       streamPort: cfg.streamPort,
       opsPort: cfg.opsPort,
+      ...(cfg.memoryBudget ? { memoryBudget: cfg.memoryBudget } : {}),
       ...(extra.limits ? { limits: extra.limits } : {}),
     })
   } catch (err) {

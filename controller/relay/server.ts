@@ -58,6 +58,19 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       stream.listen({ host, port: o.streamPort ?? 10001 }),
       ops.listen({ host, port: o.opsPort ?? 8080 }),
     ])
+    const { budget } = ctx.memory
+    o.logger.info(
+      {
+        memoryBudget: budget.total,
+        pools: {
+          rings: budget.rings,
+          listeners: budget.listeners,
+          inflight: budget.inflight,
+          inflate: budget.inflate,
+        },
+      },
+      'relay memory budget',
+    )
     let closed: Promise<void> | undefined
     return {
       context: ctx,

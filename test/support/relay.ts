@@ -77,6 +77,7 @@ export async function startTestRelay(
     auth: o.auth ?? tableAuth({ 'token-alice': 'alice' }, { alice: ['*'] }),
     ...(o.onStatus ? { onStatus: o.onStatus } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
     host: '127.0.0.1',
     ingestPort: 0,
     streamPort: 0,
