@@ -12,6 +12,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildForBench } from './bench/build.ts'
 import { Histogram } from './bench/histogram.ts'
+import {
+  HOSTILE_BUDGET,
+  HOSTILE_TAP,
+  type HostileResult,
+  hostileCell,
+  startHostile,
+} from './bench/hostile-scenario.ts'
 import { productionNodeFlags } from './bench/production-flags.ts'
 import type {
   ClientsParams,
@@ -55,6 +62,7 @@ interface Scenario {
   healthy: number
   stalled: number
   concurrency: number
+  hostile?: boolean // beside it, hostile senders on another tap (scripts/bench/hostile-scenario.ts)
 }
 
 const S = (full: number, short: number): number => (quick ? short : full)
@@ -109,6 +117,17 @@ const scenarios: Scenario[] = [
     stalled: 1,
     concurrency: 4,
   },
+  {
+    key: 'hostile-20k',
+    title: '20k/s, 1 + 1 stalled, hostile',
+    rate: 20_000,
+    seconds: S(30, 8),
+    warmup: S(5, 2),
+    healthy: 1,
+    stalled: 1,
+    concurrency: 4,
+    hostile: true,
+  },
 ].filter((s) => !only || s.key === only)
 
 function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
@@ -149,6 +168,7 @@ interface Outcome {
   load: LoadgenResult
   clients: ClientsResult
   relay: RelayStats
+  hostile?: HostileResult
 }
 
 async function run(s: Scenario): Promise<Outcome> {
@@ -157,7 +177,11 @@ async function run(s: Scenario): Promise<Outcome> {
     : []
   const relay = helper(
     relayEntry,
-    { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
+    {
+      deadlineSeconds: s.seconds + 120,
+      ...(relayLimits ? { limits: relayLimits } : {}),
+      ...(s.hostile ? { extraTaps: [HOSTILE_TAP], memoryBudget: HOSTILE_BUDGET } : {}),
+    },
     ['--expose-gc', ...productionFlags, ...relayFlags, ...execArgv],
   )
   const children: ChildProcess[] = [relay]
@@ -170,6 +194,8 @@ async function run(s: Scenario): Promise<Outcome> {
     } satisfies ClientsParams)
     children.push(clients)
     await next(clients, 'ready')
+    const hostile = s.hostile ? await startHostile(ready, helper, next, s.seconds + 120) : undefined
+    if (hostile) children.push(hostile.child)
     const start = nowMicros() + 3e6 // the load generator builds its chunks meanwhile
     const lp: LoadgenParams = {
       ingestUrl: ready.ingestUrl,
@@ -185,6 +211,7 @@ async function run(s: Scenario): Promise<Outcome> {
     const loadgen = helper('loadgen.ts', lp)
     children.push(loadgen)
     const load = await next<LoadgenResult>(loadgen, 'result')
+    const hostileResult = await hostile?.stop()
     clients.send({
       type: 'stop',
       expectFrames: load.measuredRecords - load.deniedInWindow,
@@ -193,7 +220,7 @@ async function run(s: Scenario): Promise<Outcome> {
     relay.send({ type: 'stop' })
     const stats = await next<RelayStats>(relay, 'stats')
     await Promise.all(children.map(exited))
-    return { s, load, clients: c, relay: stats }
+    return { s, load, clients: c, relay: stats, ...(hostileResult ? { hostile: hostileResult } : {}) }
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill()
   }
@@ -343,6 +370,7 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
       return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
     }),
     row('stalled listener', '–', (x) => x.stalledConnected),
+    row('hostile senders (other tap)', '–', (_x, o) => hostileCell(o.hostile)),
   ]
   const all = [cols, ...rows]
   const widths = cols.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
@@ -382,10 +410,27 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
       `- stalled listener changes the healthy one's rate by < 10%: ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
     )
   }
-  if (st)
+  const normal = outs.filter((o) => !o.s.hostile)
+  if (normal.length) {
+    const worst = Math.max(...normal.map((o) => by.get(o.s.key)!.peakRssMB))
     out.push(
-      `- peak RSS < 200 MB with a stalled listener: ${st.peakRssMB.toFixed(0)} MB → ${mark(st.peakRssMB < 200)}`,
+      `- peak RSS < 120 MB in every normal scenario: at most ${worst.toFixed(0)} MB → ${mark(worst < 120)}`,
     )
+  }
+  const h = by.get('hostile-20k')
+  if (h) {
+    const quiet = by.get('fixed-20k')
+    if (quiet) {
+      const change = Math.abs(h.listenerMin - quiet.listenerMin) / quiet.listenerMin
+      out.push(
+        `- hostile senders on another tap change the healthy tap's rate by < 10% (vs 20k/s, 1 listener): ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
+      )
+    }
+    const budget = HOSTILE_BUDGET / 1048576
+    out.push(
+      `- peak RSS under the memory budget with hostile senders: ${h.peakRssMB.toFixed(0)} MB of ${budget.toFixed(0)} MB → ${mark(h.peakRssMB < budget)}`,
+    )
+  }
   return out
 }
 
