@@ -206,6 +206,39 @@ t.test('property: corrupted records are skipped exactly when JSON.parse rejects 
   t.equal(allowed(meta('{"kubernetes":{"labels":{"rbac/policy":"allow"}}}')!.rules, 'x'), true)
 })
 
+// recordMeta reads the body around a record (no view of it per record): what follows a record's
+// range must never change the verdict, however the record is broken.
+t.test('property: a record means the same whatever bytes follow it in the body', async (t) => {
+  const edit = fc.record({
+    at: fc.nat(),
+    del: fc.nat({ max: 3 }),
+    ins: fc.constantFrom('', '"', '\\', ',', '}', '{', '[', ':', '0', ' ', 'x'),
+  })
+  const after = fc.oneof(
+    record.map((r) => `\n${JSON.stringify(r)}`),
+    fc.constantFrom('\n', '\n,', '}', '"}', ']}', ',"a":1}', '\n{"x":"y"}}'),
+    fc.string({ maxLength: 20 }),
+  )
+  fc.assert(
+    fc.property(record, fc.array(edit, { maxLength: 2 }), after, (rec, edits, tail) => {
+      let text = JSON.stringify(rec)
+      for (const e of edits) {
+        const at = e.at % (text.length + 1)
+        text = text.slice(0, at) + e.ins + text.slice(at + e.del)
+      }
+      text = text.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '')
+      const alone = Buffer.from(text)
+      const inBody = Buffer.from(text + tail)
+      return isDeepStrictEqual(
+        norm(recordMeta(inBody, 0, alone.length)),
+        norm(recordMeta(alone, 0, alone.length)),
+      )
+    }),
+    { numRuns: 3000 },
+  )
+  t.pass('trailing bytes never change a verdict')
+})
+
 // A `kubernetes` member seen before is recognised by its bytes and not scanned again: what
 // surrounds those bytes in a new record must still be judged exactly as JSON.parse judges it.
 t.test('a kubernetes member seen before means the same in any record', async (t) => {

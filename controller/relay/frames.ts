@@ -99,6 +99,42 @@ export function writeTextFrame(b: Buffer, at: number, text: string, n: number): 
   return h + n
 }
 
+const DENIED_HEAD = Buffer.from('{"type":"denied","seq":')
+
+// Bytes of the frame of `{"type":"denied","seq":<seq><mid><count><tail>`: a `denied` message
+// from the parts its listener keeps per pod (mid: `,"pod":…,"count":`, tail: `,"message":…}`).
+export function deniedFrameLength(seq: number, count: number, mid: Buffer, tail: Buffer): number {
+  const n = DENIED_HEAD.length + digitCount(seq) + mid.length + digitCount(count) + tail.length
+  return headerLength(n) + n
+}
+
+// Writes that frame at `at`, building nothing; returns its length.
+export function writeDeniedFrame(
+  b: Buffer,
+  at: number,
+  seq: number,
+  count: number,
+  mid: Buffer,
+  tail: Buffer,
+): number {
+  const n = DENIED_HEAD.length + digitCount(seq) + mid.length + digitCount(count) + tail.length
+  let o = at + writeHeader(b, at, n)
+  b.set(DENIED_HEAD, o)
+  o += DENIED_HEAD.length
+  o = writeDigits(b, o, seq)
+  b.set(mid, o)
+  o += mid.length
+  o = writeDigits(b, o, count)
+  b.set(tail, o)
+  return o + tail.length - at
+}
+
+function writeDigits(b: Buffer, at: number, x: number): number {
+  const d = digitCount(x)
+  for (let k = at + d - 1; k >= at; k--, x = Math.floor(x / 10)) b[k] = ZERO + (x % 10)
+  return at + d
+}
+
 // The message inside one frame.
 export function wirePayload(wire: Buffer): Buffer {
   const len = wire[1]! & 0x7f

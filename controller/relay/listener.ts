@@ -8,11 +8,13 @@ import type { DroppedMessage } from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
 import {
   BatchBuffers,
+  deniedFrameLength,
   type FramePool,
   type FrameStore,
   textFrameLength,
   textWireFrame,
   wirePayload,
+  writeDeniedFrame,
   writeTextFrame,
 } from './frames.ts'
 import type { DropReason, TapMetrics } from './metrics.ts'
@@ -41,7 +43,7 @@ export class Listener {
   #blocked = false
   #closed = false
   #skipped = 0
-  #deniedParts = new Map<string, [string, string]>()
+  #deniedParts = new Map<string, [Buffer, Buffer]>()
   #dropped: { count: number; fromSeq: number; toSeq: number; reason: DropReason } | null = null
   readonly #onWritten = (err?: Error): void => {
     if (err || !this.#blocked) return
@@ -82,19 +84,19 @@ export class Listener {
     } else this.#dropped = { count, fromSeq, toSeq, reason }
   }
 
-  // The `denied` message, as JSON.stringify would write it. Its per-pod parts are kept: with
+  // The `denied` message's per-pod parts, as JSON.stringify would write them, encoded once: with
   // pods mixed in every chunk, most denied records need a notice of their own.
-  #deniedNotice(pod: string, seq: number, count: number): string {
+  #deniedPartsOf(pod: string): [Buffer, Buffer] {
     let parts = this.#deniedParts.get(pod)
     if (!parts) {
       if (this.#deniedParts.size >= 1024) this.#deniedParts.clear()
       parts = [
-        `,"pod":${JSON.stringify(pod)},"count":`,
-        `,"message":${JSON.stringify(deniedText(pod, this.user.username))}}`,
+        Buffer.from(`,"pod":${JSON.stringify(pod)},"count":`),
+        Buffer.from(`,"message":${JSON.stringify(deniedText(pod, this.user.username))}}`),
       ]
       this.#deniedParts.set(pod, parts)
     }
-    return `{"type":"denied","seq":${seq}${parts[0]}${count}${parts[1]}`
+    return parts
   }
 
   // Frames written to the socket from their stores (not copied) refer to them until the write
@@ -200,7 +202,18 @@ export class Listener {
       if (!pending) return
       const { pod, seq, count } = pending
       pending = null
-      notice(this.#deniedNotice(pod, seq, count))
+      const [mid, tail] = this.#deniedPartsOf(pod)
+      if (!tcp) {
+        ws.send(`{"type":"denied","seq":${seq}${mid.toString()}${count}${tail.toString()}`)
+        return
+      }
+      const len = deniedFrameLength(seq, count, mid, tail)
+      if (len > BatchBuffers.BYTES)
+        notice(`{"type":"denied","seq":${seq}${mid.toString()}${count}${tail.toString()}`)
+      else {
+        const out = this.#room(tcp, len)
+        this.#outUsed += writeDeniedFrame(out, this.#outUsed, seq, count, mid, tail)
+      }
     }
     // Records dropped before they reached the ring (slots without a frame), told as one notice.
     let gap: { from: number; to: number; reason: DropReason } | null = null

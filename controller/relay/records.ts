@@ -288,17 +288,19 @@ function endOfString(body: Buffer, i: number, limit: number): number {
 // record in it: records are cut at ASCII bytes).
 export function recordMeta(body: Buffer, start: number, end: number, utf8 = false): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
-  // A view of just this record: reads past its end see `undefined`, never the next record.
-  const b = body.subarray(start, end)
-  if (!utf8 && !isUtf8(b)) return null
+  if (!utf8 && !isUtf8(body.subarray(start, end))) return null
+  // The scan reads `body` itself, not a view of the record (one object less per record). A
+  // scan that runs past `end` (into the next record) can only belong to a malformed record:
+  // positions only grow, so it can never close the object at end - 1, which is what is required.
+  const b = body
   let meta = NO_META
-  let i = skipSpace(b, 1)
-  if (b[i] === RBRACE) return i + 1 === b.length ? meta : null
+  let i = skipSpace(b, start + 1)
+  if (b[i] === RBRACE) return i + 1 === end ? meta : null
   for (;;) {
     if (b[i] !== QUOTE) return null
     const ks = i
     i = scanString(b, i)
-    if (i < 0) return null
+    if (i < 0 || i > end) return null
     const ke = i
     i = skipSpace(b, i)
     if (b[i] !== COLON) return null
@@ -306,18 +308,18 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
     if (b[vs] === LBRACE && tokenIs(b, ks, ke, 'kubernetes')) {
       // The pod's metadata: most of a record's bytes, and the same bytes for every record of a
       // pod. Bytes equal to a member already validated end where it ended and mean what it meant.
-      const known = knownMembers.find(b, vs)
+      const known = knownMembers.find(b, vs, end)
       if (known) {
         i = vs + known.bytes.length
         meta = known.meta
       } else {
         i = scanValue(b, vs, 1)
-        if (i < 0) return null
-        meta = knownMembers.add(b, vs, i)
+        if (i < 0 || i > end) return null
+        meta = knownMembers.add(b, vs, i, end)
       }
     } else {
       i = scanValue(b, vs, 1)
-      if (i < 0) return null
+      if (i < 0 || i > end) return null
       if (meta !== NO_META && tokenIs(b, ks, ke, 'kubernetes')) meta = NO_META // a later non-object wins
     }
     i = skipSpace(b, i)
@@ -325,7 +327,7 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
       i = skipSpace(b, i + 1)
       continue
     }
-    return b[i] === RBRACE && i + 1 === b.length ? meta : null
+    return b[i] === RBRACE && i + 1 === end ? meta : null
   }
 }
 
@@ -348,18 +350,20 @@ class KnownMembers {
   #buckets = new Map<number, KnownMember[]>()
   #size = 0
 
-  find(b: Buffer, at: number): KnownMember | undefined {
-    const bucket = this.#buckets.get(KnownMembers.#key(b, at))
+  // A stored value byte-identical to the bytes at `at` of the record ending at `limit`.
+  find(b: Buffer, at: number, limit: number): KnownMember | undefined {
+    const bucket = this.#buckets.get(KnownMembers.#key(b, at, limit))
     if (!bucket) return undefined
     for (const m of bucket) {
       const n = m.bytes.length
-      if (at + n <= b.length && m.bytes.compare(b, at, at + n) === 0) return m
+      if (at + n <= limit && m.bytes.compare(b, at, at + n) === 0) return m
     }
     return undefined
   }
 
-  // Records the value [s, e), just validated, and returns its meaning.
-  add(b: Buffer, s: number, e: number): RecordMeta {
+  // Records the value [s, e) of the record ending at `limit`, just validated, and returns its
+  // meaning.
+  add(b: Buffer, s: number, e: number, limit: number): RecordMeta {
     const meta = kubernetesMeta(JSON.parse(b.toString('utf8', s, e)) as Record<string, unknown>)
     if (this.#size >= KnownMembers.CAPACITY) {
       this.#buckets.clear()
@@ -367,7 +371,7 @@ class KnownMembers {
     }
     const bytes = Buffer.allocUnsafeSlow(e - s)
     b.copy(bytes, 0, s, e)
-    const key = KnownMembers.#key(b, s)
+    const key = KnownMembers.#key(b, s, limit)
     let bucket = this.#buckets.get(key)
     if (!bucket) {
       bucket = []
@@ -381,8 +385,8 @@ class KnownMembers {
 
   // FNV-1a over every other byte: cheaper than building a string key, and pod metadata differs
   // early (pod_name, pod_id) in many bytes at once.
-  static #key(b: Buffer, at: number): number {
-    const end = Math.min(b.length, at + KnownMembers.PREFIX)
+  static #key(b: Buffer, at: number, limit: number): number {
+    const end = Math.min(limit, at + KnownMembers.PREFIX)
     let h = 0x811c9dc5
     for (let i = at; i < end; i += 2) h = Math.imul(h ^ b[i]!, 0x01000193)
     return h
