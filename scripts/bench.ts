@@ -208,6 +208,7 @@ async function run(s: Scenario): Promise<Outcome> {
       startAtMicros: start,
     }
     clients.send({ type: 'window', fromMicros: start + s.warmup * 1e6, toMicros: start + s.seconds * 1e6 })
+    hostile?.start(start)
     const loadgen = helper('loadgen.ts', lp)
     children.push(loadgen)
     const load = await next<LoadgenResult>(loadgen, 'result')

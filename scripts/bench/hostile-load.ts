@@ -1,9 +1,9 @@
 // Hostile senders for one tap (the bench's hostile scenario and test/relay-hostile.test.ts):
 // - slow posters: connections that send their headers and a few bytes of a body, then nothing
 //   (half-open connections, senders behind a partition); each one cut off is replaced at once;
-// - gzip bombs, posted back to back by `bombs` concurrent senders, cycling through three kinds:
-//   an honest one inflating to 8 MiB of zeros, one whose trailer admits it inflates to 128 MiB,
-//   and one inflating to 64 MiB whose trailer claims 1 MiB.
+// - gzip bombs, posted by `bombs` concurrent senders (each `pauseMs` after the answer to its
+//   last), cycling through three kinds: an honest one inflating to 8 MiB of zeros, one whose
+//   trailer admits it inflates to 128 MiB, and one inflating to 64 MiB whose trailer claims 1 MiB.
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
@@ -13,6 +13,7 @@ export interface HostileOptions {
   credential: string
   slowPosters: number
   bombs: number
+  pauseMs?: number // between a bomb's answer and the same sender's next bomb (default 0)
 }
 
 export interface HostileCounts {
@@ -35,7 +36,7 @@ export function bombBodies(): Buffer[] {
   return [gzipOfZeros(8 << 20), gzipOfZeros(128 << 20), gzipOfZeros(64 << 20, 1 << 20)]
 }
 
-export function startHostileLoad(o: HostileOptions): HostileLoad {
+export function startHostileLoad(o: HostileOptions, bodies = bombBodies()): HostileLoad {
   const url = new URL(o.ingestUrl)
   const counts: HostileCounts = { slowOpened: 0, slowCut: 0, bombAnswers: {} }
   const open = new Set<http.ClientRequest>()
@@ -76,7 +77,6 @@ export function startHostileLoad(o: HostileOptions): HostileLoad {
     req.write('{"message":')
   }
 
-  const bodies = bombBodies()
   const bomber = (i: number): void => {
     if (stopped) return
     const body = bodies[i % bodies.length]!
@@ -97,7 +97,7 @@ export function startHostileLoad(o: HostileOptions): HostileLoad {
     const answered = (status: number): void => {
       if (!open.delete(req) || stopped) return
       counts.bombAnswers[status] = (counts.bombAnswers[status] ?? 0) + 1
-      setImmediate(() => bomber(i + 1))
+      setTimeout(() => bomber(i + 1), o.pauseMs ?? 0)
     }
     req.on('response', (res) => {
       res.resume()
