@@ -241,3 +241,34 @@ t.test('a burst beyond capacity: the listener is told exactly what it lost', asy
   )
   c.ws.close()
 })
+
+t.test(
+  'a dropped chunk of more records than the ring holds: all are told, the ring stays bounded',
+  async (t) => {
+    const r = await startTestRelay({ limits: { maxInflightChunks: 0, queueRecords: 1000 } })
+    t.teardown(() => r.close())
+    const tap = r.taps.add('shop', 'big', 100)
+    const c = await connect(r.streamUrl(tap), 'token-alice')
+    const lines = 30_000
+    const res = await r.post(tap, '{}\n'.repeat(lines))
+    t.same(await res.json(), { dropped: lines })
+    await c.until((m) => tally(m).dropped.reduce((n, d) => n + d.count, 0) === lines)
+    t.same(
+      tally(c.messages).dropped.map((d) => [d.fromSeq, d.toSeq]),
+      [
+        [1, 29_000],
+        [29_001, 30_000],
+      ],
+      'every sequence number told once, in order',
+    )
+    // A client replaying the tap's last 100 records finds them dropped too, and the tap serves on.
+    const late = await connect(r.streamUrl(tap, 'tail=100'), 'token-alice')
+    await late.until((m) => m.some((x) => x.type === 'dropped'))
+    t.match(late.messages, [
+      { type: 'hello', lastSeq: lines, replayFrom: lines - 99 },
+      { type: 'dropped', fromSeq: lines - 99, toSeq: lines, count: 100, reason: 'relay-overloaded' },
+    ])
+    c.ws.close()
+    late.ws.close()
+  },
+)

@@ -136,11 +136,12 @@ export class Hub {
     const s = this.#state(info)
     s.metrics.shed(cause)
     if (count <= 0) return
-    s.ring.pushDropped(count, 'relay-overloaded')
-    s.metrics.dropped('relay-overloaded', count)
     const before = s.ring.bytes
+    s.ring.pushDropped(count, 'relay-overloaded', this.#bounds(s).maxRecords)
+    s.metrics.dropped('relay-overloaded', count)
     this.#trim(s)
     this.#buffered += s.ring.bytes - before
+    this.#o.metrics.bufferedBytes.set(this.#buffered)
     s.pump()
   }
 
@@ -170,11 +171,17 @@ export class Hub {
   // The ring keeps `replay` records for new clients; while anyone listens it also keeps at least
   // the per-listener queue bounds, which is how far a listener may fall behind before dropping.
   #trim(s: TapState): void {
+    const { maxRecords, maxBytes } = this.#bounds(s)
+    s.ring.trim(maxRecords, maxBytes)
+  }
+
+  #bounds(s: TapState): { maxRecords: number; maxBytes: number } {
     const l = this.#o.limits
     const listening = s.listeners.size > 0
-    const maxRecords = listening ? Math.max(s.info.replay, l.queueRecords) : s.info.replay
-    const maxBytes = listening ? Math.max(l.replayBytes, l.queueBytes) : l.replayBytes
-    s.ring.trim(maxRecords, maxBytes)
+    return {
+      maxRecords: listening ? Math.max(s.info.replay, l.queueRecords) : s.info.replay,
+      maxBytes: listening ? Math.max(l.replayBytes, l.queueBytes) : l.replayBytes,
+    }
   }
 
   // Whether the listeners' memory pool can take one more stream.

@@ -26,7 +26,8 @@
 // (gzip, JSON arrays, chunked transfer) is read whole first, so a 413 still means nothing was
 // taken.
 //
-// Memory: a streamed body holds only the line cut by its last piece; a body read whole holds
+// Memory: a streamed body holds only the line cut by its last piece (a line over
+// MAX_LINE_BYTES is skipped, told as malformed); a body read whole holds
 // its size (declared, or the most allowed when chunked) from the `inflight` pool and a gzip body
 // twice its inflated size (from its gzip trailer) from the `inflate` pool. Without room in the
 // pool the chunk is dropped as above, read only to count its records (or answered 503 if gzip).

@@ -73,8 +73,16 @@ export class RecordRing {
     return this.lastSeq
   }
 
-  // Appends n records that were dropped for `reason` before reaching the ring.
-  pushDropped(n: number, reason: DropReason): void {
+  // Appends n records that were dropped for `reason` before reaching the ring. Beyond `max`
+  // (the most records the ring would keep), the oldest of them take their sequence numbers
+  // without slots, and everything held before goes: a listener that had not reached them is told
+  // they were lost as a slow consumer (it would have lost them either way).
+  pushDropped(n: number, reason: DropReason, max: number): void {
+    if (n > max) {
+      this.trim(0, 0)
+      this.#firstSeq += n - max
+      n = max
+    }
     for (let k = 0; k < n; k++) {
       const i = this.#slot()
       this.stores[i] = null
