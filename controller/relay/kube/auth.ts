@@ -1,13 +1,13 @@
 // Stream authentication and authorization against the API server: TokenReview for who the token
 // belongs to, SubjectAccessReview for `get` on the LogTap. Both answers are cached briefly
 // (reconnect storms and many listeners must not become an API-server load), positive answers
-// longer than negative ones so a fixed RoleBinding takes effect quickly. Tokens are cached only
-// as a SHA-256 digest and never logged.
+// longer than negative ones so a fixed RoleBinding takes effect quickly; open streams ask again
+// every accessRecheckMs (access.ts), so a revocation reaches them within that plus positiveTtlMs.
+// Tokens are cached only as a SHA-256 digest and never logged.
 import { createHash } from 'node:crypto'
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../../../api/logtap.ts'
-import type { RelayUser } from '../listener.ts'
-import type { RelayAuth } from '../options.ts'
+import { type RelayAuth, type RelayUser, tokenExpiry } from '../access.ts'
 
 export interface K8sAuthOptions {
   positiveTtlMs?: number // default 10 s
@@ -72,7 +72,10 @@ export function k8sAuth(kc: KubeConfig, o: K8sAuthOptions = {}): RelayAuth {
               ...(u.extra ? { extra: u.extra } : {}),
             }
           : null
-      users.set(key, user, user ? pos : neg)
+      // A positive answer is not kept past the token's own expiry.
+      const exp = tokenExpiry(token)
+      const ttl = user ? Math.min(pos, exp === undefined ? pos : exp - now()) : neg
+      if (ttl > 0) users.set(key, user, ttl)
       return user
     },
 
