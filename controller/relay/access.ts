@@ -6,6 +6,7 @@ export interface RelayUser {
   uid?: string
   groups: string[]
   extra?: Record<string, string[]> // TokenReview extras, passed on to SubjectAccessReview
+  expiresAt?: number // when the presented token expires (ms since the epoch), if it says so
 }
 
 export interface RelayAuth {
@@ -13,20 +14,6 @@ export interface RelayAuth {
   authenticate(token: string): Promise<RelayUser | null>
   // SubjectAccessReview: may this user `get` the LogTap namespace/name?
   mayGetTap(user: RelayUser, namespace: string, name: string): Promise<boolean>
-}
-
-// The `exp` claim of a token that is a JWT (as ServiceAccount tokens are), in ms since the
-// epoch; undefined for other tokens. Not verified here: it is only ever used to end access
-// sooner (a token TokenReview accepted was signed by its issuer, claims and all), never to grant it.
-export function tokenExpiry(token: string): number | undefined {
-  const parts = token.split('.')
-  if (parts.length !== 3) return undefined
-  try {
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown }
-    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined
-  } catch {
-    return undefined
-  }
 }
 
 // Why an open stream's access ended, with the close code and reason its client is given.
@@ -43,14 +30,14 @@ export interface AccessWatch {
   namespace: string
   name: string
   intervalMs: number // checked again at least this often
-  expiresAt: number | undefined // tokenExpiry(token)
+  expiresAt: number | undefined // the user's token's expiry (RelayUser.expiresAt)
   closeCodes: { unauthorized: number; forbidden: number }
   now?: () => number
   onError?: (err: Error) => void // a check that could not be made (the stream stays open)
 }
 
 // Pure: the close reason for an access end, within WebSocket's 123-byte limit.
-export function closeReason(text: string): string {
+function closeReason(text: string): string {
   const b = Buffer.from(text)
   if (b.length <= 123) return text
   let cut = 120

@@ -1,21 +1,10 @@
 // The shared state of one relay instance, handed to each of its servers.
 
-import { DEFAULT_BUDGET, deriveBudget, type MemoryBudget, Pool } from './budget.ts'
-import { BatchBuffers, FramePool } from './frames.ts'
+import { DEFAULT_BUDGET, deriveBudget } from './budget.ts'
 import { Hub } from './hub.ts'
+import { createRelayMemory, type RelayMemory } from './memory.ts'
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts'
 import { limitsOf, type RelayLimits, type RelayOptions } from './options.ts'
-
-// The memory pools of budget.ts; `rings` is the frame stores' pool. Listeners' batch buffers
-// are within the share of the listeners pool each listener takes (its socket high-water mark).
-export interface RelayMemory {
-  budget: MemoryBudget
-  frames: FramePool
-  batches: BatchBuffers
-  listeners: Pool
-  inflight: Pool
-  inflate: Pool
-}
 
 export interface RelayContext {
   o: RelayOptions
@@ -28,14 +17,7 @@ export interface RelayContext {
 
 export function createRelayContext(o: RelayOptions): RelayContext {
   const budget = deriveBudget(o.memoryBudget ?? DEFAULT_BUDGET)
-  const memory: RelayMemory = {
-    budget,
-    frames: new FramePool(budget.rings),
-    batches: new BatchBuffers(),
-    listeners: new Pool(budget.listeners),
-    inflight: new Pool(budget.inflight),
-    inflate: new Pool(budget.inflate),
-  }
+  const memory = createRelayMemory(budget)
   const configured = limitsOf(o)
   // One body may use at most half of its pool, so one poster cannot starve the others.
   const limits: RelayLimits = {

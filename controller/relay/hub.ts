@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
-import type { RelayMemory } from './context.ts'
 import { TapFrames } from './frames.ts'
 import { Listener } from './listener.ts'
+import type { RelayMemory } from './memory.ts'
 import type { RelayMetrics, ShedCause, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
@@ -24,7 +24,7 @@ export interface ResumeQuery {
 
 // A listener's socket may hold at least this much before the relay stops writing to it; a new
 // stream is refused when the listeners' memory pool cannot give it this much.
-export const MIN_SOCKET_HIGH_WATER = 64 * 1024
+const MIN_SOCKET_HIGH_WATER = 64 * 1024
 
 class TapState {
   readonly ring: RecordRing

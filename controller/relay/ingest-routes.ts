@@ -46,7 +46,7 @@ import { refuse } from './refusal.ts'
 const gunzipAsync = promisify(gunzip)
 
 // Longest record a streamed body may carry; a longer line is skipped as malformed.
-export const MAX_LINE_BYTES = 1024 * 1024
+const MAX_LINE_BYTES = 1024 * 1024
 
 const FORMATS: Record<string, BodyFormat> = {
   'application/x-ndjson': 'ndjson',

@@ -14,7 +14,7 @@ export type ShedCause = 'tap-slots' | 'sender-slots' | 'relay-slots' | 'memory'
 const SHED_CAUSES: readonly ShedCause[] = ['tap-slots', 'sender-slots', 'relay-slots', 'memory']
 
 // Why the relay closed a stream whose access ended.
-export type AccessEnd = 'token-expired' | 'unauthenticated' | 'forbidden'
+type AccessEnd = 'token-expired' | 'unauthenticated' | 'forbidden'
 
 const TAP_LABELS = ['namespace', 'name'] as const
 

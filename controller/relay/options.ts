@@ -28,7 +28,7 @@ export interface RelayLimits {
   shutdownGraceMs: number // how long closing clients may take before they are cut off
 }
 
-export const DEFAULT_LIMITS: Omit<RelayLimits, 'maxInflightPerTap' | 'maxInflightPerSender'> = {
+const DEFAULT_LIMITS: Omit<RelayLimits, 'maxInflightPerTap' | 'maxInflightPerSender'> = {
   maxBodyBytes: 16 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,
   maxInflightChunks: 64,

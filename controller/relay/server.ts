@@ -20,19 +20,19 @@ function base(ctx: RelayContext, component: string, bodyLimit?: number): Fastify
   }) as unknown as FastifyInstance
 }
 
-export function buildIngestServer(ctx: RelayContext): FastifyInstance {
+function buildIngestServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'ingest', ctx.limits.maxBodyBytes)
   app.register(ingestRoutes(ctx))
   return app
 }
 
-export function buildStreamServer(ctx: RelayContext): FastifyInstance {
+function buildStreamServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'stream')
   app.register(streamRoutes(ctx))
   return app
 }
 
-export function buildOpsServer(ctx: RelayContext): FastifyInstance {
+function buildOpsServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'ops')
   app.register(opsRoutes(ctx))
   return app

@@ -19,7 +19,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
 import { CloseCodes, StreamParamHeaders } from '../../api/stream-protocol.ts'
-import { type RelayUser, tokenExpiry, watchAccess } from './access.ts'
+import { type RelayUser, watchAccess } from './access.ts'
 import type { RelayContext } from './context.ts'
 import type { ResumeQuery } from './hub.ts'
 import { refuse } from './refusal.ts'
@@ -39,7 +39,7 @@ interface Admitted {
 }
 
 // The token as presented: `Bearer <token>` or the raw token. Never logged.
-export function tokenFrom(header: string | string[] | undefined): string | undefined {
+function tokenFrom(header: string | string[] | undefined): string | undefined {
   const v = (Array.isArray(header) ? header[0] : header)?.trim()
   if (!v) return undefined
   const m = /^bearer\s+(.+)$/i.exec(v)
@@ -106,7 +106,7 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
             return refuse(reply, 503, 'unavailable', 'could not verify the token')
           }
           if (!user) return refuse(reply, 401, 'unauthenticated', 'the token was not accepted')
-          const expiresAt = tokenExpiry(token)
+          const expiresAt = user.expiresAt
           if (expiresAt !== undefined && expiresAt <= Date.now())
             return refuse(
               reply,

@@ -27,7 +27,7 @@ export type DirectSocket = Pick<Socket, 'write' | 'writableLength'>
 export const wsDirect: { mode: 'direct' | 'ws-send' | undefined } = { mode: undefined }
 
 // Pure: whether a WebSocket has the internals the fast path relies on, with their expected types.
-export function hasDirectInternals(ws: WebSocket): boolean {
+function hasDirectInternals(ws: WebSocket): boolean {
   const i = ws as unknown as WsInternals
   const s = i._sender
   return (

@@ -10,11 +10,11 @@ import type { RelayReady } from './protocol.ts'
 
 export const HOSTILE_TAP = 'hostile'
 export const HOSTILE_BUDGET = 192 * MiB
-export const SLOW_POSTERS = 64
-export const BOMB_SENDERS = 16
+const SLOW_POSTERS = 64
+const BOMB_SENDERS = 16
 // The senders share the bench's two cores with the relay: a pause between one sender's bombs
 // keeps the measurement about the relay rather than about a machine run out of CPU.
-export const BOMB_PAUSE_MS = 50
+const BOMB_PAUSE_MS = 50
 
 export interface HostileResult extends HostileCounts {
   cpuMs: number

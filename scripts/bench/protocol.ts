@@ -11,7 +11,7 @@ export interface RelayParams {
   memoryBudget?: number // bytes (the relay's default when absent)
 }
 
-export interface TapEndpoints {
+interface TapEndpoints {
   ingestUrl: string
   streamUrl: string
   credential: string

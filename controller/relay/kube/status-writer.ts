@@ -28,7 +28,7 @@ const same = (a: TapCounters | undefined, b: TapCounters): boolean =>
   a.lastRecordTime === b.lastRecordTime
 
 // Pure: the apply patch for one tap's counters.
-export function statusPatch(tap: Pending['tap'], c: TapCounters): object {
+function statusPatch(tap: Pending['tap'], c: TapCounters): object {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
