@@ -124,10 +124,6 @@ async function connectOnce(
       headers,
       handshakeTimeout: o.handshakeTimeoutMs ?? 15_000,
       perMessageDeflate: false,
-      // The relay forwards only records whose UTF-8 it checked at ingest, and no output mode
-      // needs valid UTF-8 (raw copies bytes, the others decode with replacement characters):
-      // checking every frame again would cost more than the rest of raw mode's work on it.
-      skipUTF8Validation: true,
     })
     let opened = false
     let alive = true

@@ -138,7 +138,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
           if (msg.type === 'dropped' && o.output !== 'pretty') say(droppedNotice(msg))
           print.message(msg, frame)
         },
-        flush: () => out.flush(),
+        flush: () => out.flushSoon(),
         notice: say,
         debug,
       },

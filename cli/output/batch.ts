@@ -1,11 +1,12 @@
 // Everything k8stail prints goes through one OutputBatch. Pieces are copied side by side into a
-// buffer and reach the sink as one write per socket read (see relay-client.ts), not one write per
-// record: for a file or a terminal each write is a system call.
+// buffer that reaches the sink when it is full or once per turn of the event loop, not one write
+// per record: each write is a system call. Through the API server every TLS record (up to 16 KB)
+// is its own read, so writing per read would still mean a write per dozen records.
 //
-// A sink that answers a write with `false` (a pipe or a pager that is not reading) is full. flush()
-// then returns a promise that settles on 'drain', and the stream does not read its socket until
-// then: k8stail holds at most the sink's high-water mark plus one read's worth of output, and the
-// relay, whose writes to us stall, drops records and says so.
+// A sink that answers a write with `false` (a pipe or a pager that is not reading) is full.
+// flushSoon() then returns a promise that settles on 'drain', and the stream does not read its
+// socket until then: k8stail holds at most the sink's high-water mark plus a few reads' worth of
+// output, and the relay, whose writes to us stall, drops records and says so.
 import type { Sink } from './types.ts'
 
 const BATCH_BYTES = 64 * 1024
@@ -18,6 +19,11 @@ export class OutputBatch {
   #start = 0 // [start, used) of buf is batched and not written yet
   #used = 0
   #full: Promise<void> | undefined // until the sink drains
+  #soon = false // a flush is scheduled for the end of this turn of the event loop
+  readonly #flushNow = (): void => {
+    this.#soon = false
+    void this.flush()
+  }
 
   constructor(sink: Sink) {
     this.#sink = sink
@@ -38,8 +44,18 @@ export class OutputBatch {
     this.#used += this.#buf.write(s, this.#used)
   }
 
-  // Writes what is batched. While the sink is full: a promise that settles once it drained
-  // (or closed); read no more input until then.
+  // After a read: what is batched is written at the end of this turn of the event loop, with
+  // whatever the other reads of this turn add. While the sink is full: a promise that settles
+  // once it drained (or closed); read no more input until then.
+  flushSoon(): Promise<void> | undefined {
+    if (this.#used > this.#start && !this.#soon) {
+      this.#soon = true
+      setImmediate(this.#flushNow)
+    }
+    return this.#full
+  }
+
+  // Writes what is batched now (before a line on stderr, say). The promise as for flushSoon().
   flush(): Promise<void> | undefined {
     if (this.#used > this.#start) {
       const chunk = this.#buf.subarray(this.#start, this.#used)
