@@ -1,5 +1,6 @@
 // The relay under test, in its own process: one LogTap `bench/tap` in a plain-object directory,
-// a fixed token for system:serviceaccount:bench:viewer, every port on 127.0.0.1. On {type:'stop'}
+// a fixed token for system:serviceaccount:bench:viewer, every port on 127.0.0.1 (or on `host`, the
+// test host the end-to-end scenarios reach through the API server). On {type:'stop'}
 // it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
@@ -12,7 +13,7 @@ import type { TapDirectory, TapInfo } from '../../controller/relay/tap-directory
 import { BENCH_TOKEN, cpuMs, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
 import { BENCH_USER } from './records.ts'
 
-const p = params<{ deadlineSeconds: number; limits?: Partial<RelayLimits> }>()
+const p = params<{ deadlineSeconds: number; limits?: Partial<RelayLimits>; host?: string }>()
 guard(p.deadlineSeconds * 1000)
 
 const tap: TapInfo = { namespace: 'bench', name: 'tap', uid: randomUUID(), replay: 1000, deleting: false }
@@ -32,7 +33,7 @@ const relay = await startRelay({
     mayGetTap: async (user) => user.username === BENCH_USER,
   },
   ...(p.limits ? { limits: p.limits } : {}),
-  host: '127.0.0.1',
+  host: p.host ?? '127.0.0.1',
   ingestPort: 0,
   streamPort: 0,
   opsPort: 0,
