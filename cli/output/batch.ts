@@ -9,7 +9,9 @@
 // output, and the relay, whose writes to us stall, drops records and says so.
 import type { Sink } from './types.ts'
 
-const BATCH_BYTES = 64 * 1024
+// Several turns share a buffer (each writes its own part), so a write is rarely cut in two by a
+// full buffer; a pipe write moves at most 64 KB at a time, so larger writes gain little.
+const BATCH_BYTES = 256 * 1024
 const NL = 0x0a
 const EMPTY = new Uint8Array(0)
 
