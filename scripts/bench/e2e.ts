@@ -71,7 +71,7 @@ export function e2eScenarios(quick: boolean): Scenario[] {
       title: 'k8stail -o json, stdout 1 MB/s',
       mode: 'json',
       rate: 20_000,
-      seconds: S(40, 8),
+      seconds: S(65, 8),
       warmup: S(5, 2),
       stdoutBytesPerSecond: 1_000_000,
     },
@@ -446,6 +446,7 @@ function table(outs: Outcome[]): string {
     row('records the listener was told it lost', (_x, o) => kps(o.dropped)),
     row('listener CPU (% of one core)', (x) => f0(x.cpuPct)),
     row('listener CPU µs per record', (x) => f1(x.cpuUsPerRecord)),
+    row('  capacity on one whole core, records/s', (x) => kps(1e6 / x.cpuUsPerRecord)),
     row('MB/s read from its socket (TLS)', (x) => f1(x.socketReadMBps)),
     row('MB/s read, all reads (rchar)', (x) => f1(x.rcharMBps)),
     row('MB/s the relay framed for it', (x) => f1(x.framedMBps)),
@@ -485,17 +486,23 @@ function verdicts(outs: Outcome[]): string[] {
   const json = by.get('e2e-json')
   const pretty = by.get('e2e-pretty')
   const slow = by.get('e2e-slow-stdout')
-  if (raw)
-    out.push(
-      `- raw through the proxy ≥ 50,000 records/s: ${kps(raw.printed)}/s → ${mark(raw.printed >= 50_000)}`,
-    )
+  // A rate below its target says nothing about k8stail when the listener printed (nearly) all
+  // it was offered: then the machine could not offer more.
+  const rate = (name: string, f: Figures, target: number): string => {
+    const verdict = mark(f.printed >= target)
+    const limited =
+      f.printed < target && f.share >= 0.95
+        ? ` (offer-limited: this listener was offered ${kps(f.allowed)}/s and printed ${(f.share * 100).toFixed(0)}% of it)`
+        : ''
+    return `- ${name} ≥ ${target.toLocaleString('en')} records/s: ${kps(f.printed)}/s → ${verdict}${limited}`
+  }
+  if (raw) out.push(rate('raw through the proxy', raw, 50_000))
   if (raw && ws)
     out.push(
       `- raw within 1.5× of the plain client: ${kps(ws.printed)} / ${kps(raw.printed)} = ${(ws.printed / raw.printed).toFixed(2)}× → ${mark(ws.printed <= 1.5 * raw.printed)}`,
     )
-  if (json) out.push(`- json ≥ 30,000 records/s: ${kps(json.printed)}/s → ${mark(json.printed >= 30_000)}`)
-  if (pretty)
-    out.push(`- pretty ≥ 20,000 records/s: ${kps(pretty.printed)}/s → ${mark(pretty.printed >= 20_000)}`)
+  if (json) out.push(rate('json', json, 30_000))
+  if (pretty) out.push(rate('pretty', pretty, 20_000))
   if (raw)
     out.push(
       `- k8stail ≤ 5 µs CPU per record in raw: ${f1(raw.cpuUsPerRecord)} µs → ${mark(raw.cpuUsPerRecord <= 5)}`,
@@ -508,9 +515,13 @@ function verdicts(outs: Outcome[]): string[] {
   }
   const so = o.get('e2e-slow-stdout')
   if (slow && so?.sink) {
-    const growth = slow.rssPeakMB - slow.rssStartMB
+    // Flat: no upward trend. The first seconds may grow the young generation (tens of MB), so
+    // the window's second half is held against its first.
+    const half = Math.floor(so.rss.length / 2)
+    const first = Math.max(...so.rss.slice(0, half)) / 2 ** 20
+    const second = Math.max(...so.rss.slice(half)) / 2 ** 20
     out.push(
-      `- stdout at 1 MB/s, RSS flat: ${f0(slow.rssStartMB)} MB at the window's start, peak ${f0(slow.rssPeakMB)} MB (+${f1(growth)} MB) → ${mark(growth <= 0.1 * slow.rssStartMB)}`,
+      `- stdout at 1 MB/s, RSS flat: ${f0(slow.rssStartMB)} MB at the window's start; peak ${f0(first)} MB in the first half, ${f0(second)} MB in the second → ${mark(second <= 1.1 * first)}`,
     )
     out.push(
       `- stdout at 1 MB/s, every lost record reported: ${kps(so.sink.reportedDropped)} reported dropped, ${so.sink.unaccounted} neither printed nor reported, ${so.sink.duplicates} twice → ${mark(so.sink.reportedDropped > 0 && so.sink.unaccounted === 0 && so.sink.duplicates === 0)}`,
