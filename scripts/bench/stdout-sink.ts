@@ -1,10 +1,11 @@
 // The reader at the other end of k8stail's stdout (a named pipe) in the end-to-end scenarios:
 // counts what k8stail printed, optionally reads no faster than a given rate (a slow consumer),
 // and with `account` (json output) checks that every sequence number up to the last one seen was
-// printed, or covered by a `denied` or `dropped` notice, exactly once.
+// printed, or covered by a `denied` or `dropped` notice, exactly once (seq-account.ts).
 import { openSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { cpuMs, guard, params, send } from './protocol.ts'
+import { SeqAccount } from './seq-account.ts'
 
 export interface SinkParams {
   fifo: string
@@ -33,43 +34,9 @@ guard(30 * 60 * 1000)
 
 const MARKER = Buffer.from('bench_ts=') // in every bench record's message, in every output mode
 const NL = 0x0a
-const s: Omit<SinkResult, 'type' | 'cpuMs'> = {
-  bytes: 0,
-  lines: 0,
-  records: 0,
-  lastSeq: 0,
-  unaccounted: 0,
-  duplicates: 0,
-  reportedDropped: 0,
-}
-let seen = new Uint8Array(1 << 16) // per sequence number: times accounted for
+const s = { bytes: 0, lines: 0, records: 0 }
+const seqs = new SeqAccount()
 let carry = Buffer.alloc(0)
-
-function mark(from: number, to: number): void {
-  if (to >= seen.length) {
-    const grown = new Uint8Array(Math.max(seen.length * 2, to + 1))
-    grown.set(seen)
-    seen = grown
-  }
-  for (let q = from; q <= to; q++) if (seen[q]!++ > 0) s.duplicates++
-  s.lastSeq = Math.max(s.lastSeq, to)
-}
-
-function account(line: Buffer): void {
-  const m = JSON.parse(line.toString()) as {
-    type: string
-    seq: number
-    count: number
-    fromSeq: number
-    toSeq: number
-  }
-  if (m.type === 'record') mark(m.seq, m.seq)
-  else if (m.type === 'denied') mark(m.seq - m.count + 1, m.seq)
-  else if (m.type === 'dropped') {
-    mark(m.fromSeq, m.toSeq)
-    s.reportedDropped += m.count
-  }
-}
 
 function take(chunk: Buffer): void {
   s.bytes += chunk.length
@@ -79,7 +46,7 @@ function take(chunk: Buffer): void {
   const text = carry.length ? Buffer.concat([carry, chunk]) : chunk
   let from = 0
   for (let at = text.indexOf(NL); at >= 0; from = at + 1, at = text.indexOf(NL, from))
-    account(text.subarray(from, at))
+    seqs.line(text.toString('utf8', from, at))
   carry = Buffer.from(text.subarray(from))
 }
 
@@ -118,9 +85,14 @@ process.on('message', async (m: { type?: string }) => {
   if (m.type === 'sample') await send({ type: 'sample', ...sample() } satisfies SinkSample)
   if (m.type === 'finish') {
     await ended
-    let unaccounted = 0
-    for (let q = 1; q <= s.lastSeq; q++) if (seen[q] === 0) unaccounted++
-    await send({ type: 'result', ...s, ...sample(), unaccounted } satisfies SinkResult)
+    await send({
+      type: 'result',
+      ...sample(),
+      lastSeq: seqs.lastSeq,
+      unaccounted: seqs.unaccounted(),
+      duplicates: seqs.duplicates,
+      reportedDropped: seqs.reportedDropped,
+    } satisfies SinkResult)
     process.exit(0)
   }
 })
