@@ -2,8 +2,8 @@
 // Fixes the original's flaws: it reconnects with backoff and resumes after the last sequence number
 // (no duplicates, gaps reported on stderr), detects a vanished server with ping/pong instead of
 // hanging, and shows the HTTP status and reason of a refused upgrade.
-// Record frames are not parsed (frame.ts); the consumer's output is flushed after each socket
-// read, and a full output stops reading the socket until it drained (backpressure to the relay).
+// Record frames are not parsed (frame.ts). After each socket read the consumer may flush its
+// output; while that output is full the socket is not read (backpressure to the relay).
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket, { type ClientOptions } from 'ws'
 import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'

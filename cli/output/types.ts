@@ -1,5 +1,7 @@
-import type { RecordMessage, StreamMessage } from '../../api/stream-protocol.ts'
+import type { NoticeMessage } from '../relay-client.ts'
 import type { FilterOptions } from './filter.ts'
+
+export type { NoticeMessage } from '../relay-client.ts'
 
 // Where output goes: process.stdout, or any stream-like object. `write` returning false means
 // full: with `once`, k8stail waits for 'drain' before reading more; with `writableLength`, it
@@ -14,9 +16,6 @@ export interface Sink {
 export interface PrinterOptions extends FilterOptions {
   color: boolean // pretty only: decided once from the TTY and NO_COLOR
 }
-
-// Every message other than a record.
-export type NoticeMessage = Exclude<StreamMessage, RecordMessage>
 
 export interface Printer {
   // A record: its sequence number, the bytes fluentd posted (a view into `frame`) and the frame as
