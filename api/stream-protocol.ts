@@ -9,6 +9,14 @@
 // tap takes the next number, whether a listener is shown the record or a `denied` notice.
 // A client resumes with `?since=<seq>&epoch=<epoch>`; when the epoch differs (the relay
 // restarted) the relay says so in `hello` and the client reports the gap.
+//
+// Selection (api/selection.ts): a client may send one with the stream request (`selection`); the
+// relay applies it, combined with the LogTap's own, before records are framed. Records it filters
+// out are not told (nor is their seq); records it leaves out by sampling or a per-pod rate are told
+// in `sampled` notices, summarised at most once a second. With a selection, `denied` notices are
+// summarised per pod at most once a second too, so a notice's `seq` may be lower than that of
+// records sent before it: clients must not drop a `denied` notice for its seq.
+import type { SelectionSummary } from './selection.ts'
 
 export interface HelloMessage {
   type: 'hello'
@@ -18,6 +26,7 @@ export interface HelloMessage {
   lastSeq: number // the newest sequence number the relay has for this tap (0: none yet)
   replayFrom: number // first sequence number that will be replayed (0: no replay)
   resumed: boolean // true when `since` was honoured within the same epoch without loss
+  selection?: SelectionSummary // present when a selection applies (the listener's and/or the tap's)
 }
 
 /** @public (protocol message for every client) */
@@ -55,6 +64,20 @@ export interface SkippedMessage {
   count: number // malformed lines the relay skipped in a posted chunk
 }
 
+// Records this listener's selection left out by sampling or a per-pod rate cap since the previous
+// `sampled` notice (at most one a second); the records between fromSeq and toSeq that it was sent
+// or that the filter left out are not counted.
+export interface SampledMessage {
+  type: 'sampled'
+  count: number // sampled + capped
+  sampled: number // left out by sampling
+  capped: number // over the per-pod rate cap
+  pods: number // how many pods went over the cap
+  fromSeq: number
+  toSeq: number
+  percent: number // the share sampling keeps, in percent (100: no sampling)
+}
+
 export type StreamMessage =
   | HelloMessage
   | RecordMessage
@@ -62,6 +85,7 @@ export type StreamMessage =
   | DroppedMessage
   | StatusMessage
   | SkippedMessage
+  | SampledMessage
 
 // WebSocket close codes the relay uses (4000-4999 is the application range).
 export const CloseCodes = {
@@ -70,6 +94,8 @@ export const CloseCodes = {
   TapDeleted: 4004, // the LogTap is gone: do not reconnect
   Unauthorized: 4001,
   Forbidden: 4003,
+  SelectionTooCostly: 4008, // the listener's selection used too much CPU: do not reconnect with it
+  TapReconfigured: 4012, // the LogTap changed in a way that needs a new stream: reconnect
 } as const
 
 // The one-line JSON body of a refused upgrade (401/403/404/...), for the CLI to show.
@@ -82,9 +108,13 @@ export interface RefusalBody {
 // (resume after `since` in that epoch) or `tail` (first connection: replay up to that many recent
 // records; absent or 0: live only). The API server's service proxy drops the query string of
 // WebSocket upgrades (kubernetes/kubernetes#90721, closed unfixed), so clients send the same values
-// in these headers too; the relay reads the query first, then the headers.
+// in these headers too; the relay reads the query first, then the headers. Header values are
+// percent-encoded (encodeURIComponent), which leaves numbers and epochs as they are.
+// `selection` is a SelectionSpec (api/selection.ts) as JSON, at most MAX_SELECTION_BYTES; a bad one
+// is refused before the upgrade: 400 {"error":"bad-selection","reason":"selection.where: …"}.
 export const StreamParamHeaders = {
   since: 'x-log-socket-since',
   epoch: 'x-log-socket-epoch',
   tail: 'x-log-socket-tail',
+  selection: 'x-log-socket-selection',
 } as const

@@ -96,10 +96,15 @@ function reference(text: string): RecordMeta | null {
   }
   if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return null
   const k = (rec as { kubernetes?: unknown }).kubernetes
-  if (k === null || typeof k !== 'object' || Array.isArray(k)) return { pod: '', rules: null }
+  if (k === null || typeof k !== 'object' || Array.isArray(k))
+    return { pod: '', rules: null, kubernetes: undefined }
   const { pod_name: pod, namespace_name: ns, labels } = k as Record<string, unknown>
   const p = typeof pod === 'string' ? pod : ''
-  return { pod: p && typeof ns === 'string' && ns ? `${ns}/${p}` : p, rules: rulesFromLabels(labels) }
+  return {
+    pod: p && typeof ns === 'string' && ns ? `${ns}/${p}` : p,
+    rules: rulesFromLabels(labels),
+    kubernetes: k as Record<string, unknown>,
+  }
 }
 
 // Like the ranges splitRecords hands out: JSON whitespace trimmed.
@@ -109,7 +114,7 @@ function meta(text: string): RecordMeta | null {
 }
 
 const norm = (m: RecordMeta | null) =>
-  m ? { pod: m.pod, rules: m.rules ? [...m.rules].sort() : null } : null
+  m ? { pod: m.pod, rules: m.rules ? [...m.rules].sort() : null, kubernetes: m.kubernetes } : null
 
 t.test('hand-picked records', async (t) => {
   const cases = [

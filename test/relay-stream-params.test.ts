@@ -16,6 +16,55 @@ t.test('query parameters win; headers are the fallback', async (t) => {
 })
 
 t.test('bad values are refused with a reason, from either place', async (t) => {
-  t.equal(parseQuery({ tail: '-1' }), 'tail must be a non-negative integer')
-  t.equal(parseQuery({}, { [StreamParamHeaders.since]: 'abc' }), 'since must be a non-negative integer')
+  t.same(parseQuery({ tail: '-1' }), { error: 'bad-query', reason: 'tail must be a non-negative integer' })
+  t.same(parseQuery({}, { [StreamParamHeaders.since]: 'abc' }), {
+    error: 'bad-query',
+    reason: 'since must be a non-negative integer',
+  })
+})
+
+t.test('a selection comes percent-encoded in its header, or decoded in the query', async (t) => {
+  const spec = { where: 'level == error && kubernetes.labels["app.kubernetes.io/name"] == shop' }
+  const fromHeader = parseQuery(
+    {},
+    { [StreamParamHeaders.selection]: encodeURIComponent(JSON.stringify(spec)) },
+  )
+  t.notOk('error' in fromHeader)
+  t.equal((fromHeader as unknown as { selection: { where: unknown[] } }).selection.where.length, 2)
+  const fromQuery = parseQuery({ selection: JSON.stringify({ fields: ['message'] }) })
+  t.same(
+    (fromQuery as unknown as { selection: { fields: { text: string }[] } }).selection.fields.map(
+      (f) => f.text,
+    ),
+    ['message'],
+  )
+})
+
+t.test('a bad selection is refused with a one-line reason naming the part', async (t) => {
+  const h = (spec: unknown) => ({ [StreamParamHeaders.selection]: encodeURIComponent(JSON.stringify(spec)) })
+  t.same(parseQuery({}, h({ where: 'level = error' })), {
+    error: 'bad-selection',
+    reason:
+      "selection.where: expected an operator: ==, !=, =~, !~, in or not in (or && after a bare field, meaning it exists) at column 7, near '= error'",
+  })
+  t.match(parseQuery({}, h({ grep: '(a)\\1' })), {
+    error: 'bad-selection',
+    reason: /^selection\.grep: regular expression needs backtracking/,
+  })
+  t.match(parseQuery({}, h({ sample: { percent: 0 } })), {
+    error: 'bad-selection',
+    reason: /^selection\.sample\.percent: /,
+  })
+  t.match(parseQuery({}, h({ colour: 'red' })), {
+    error: 'bad-selection',
+    reason: 'selection: unknown field "colour"',
+  })
+  t.match(parseQuery({}, { [StreamParamHeaders.selection]: '%7Bnot' }), {
+    error: 'bad-selection',
+    reason: 'selection: not valid JSON',
+  })
+  t.match(parseQuery({}, { [StreamParamHeaders.selection]: '%E0%A4%A' }), {
+    error: 'bad-selection',
+    reason: 'selection: not percent-encoded JSON',
+  })
 })

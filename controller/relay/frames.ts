@@ -66,6 +66,24 @@ function writeRecordFrame(
   return o + 1 - at
 }
 
+// Bytes of the complete frame of record `seq` carrying n record bytes.
+export function recordWireLength(seq: number, n: number): number {
+  const m = recordMessageLength(seq, n)
+  return headerLength(m) + m
+}
+
+// Writes the complete frame of record `seq` (bytes [start, end) of body) at `at`; returns its length.
+export function writeRecordWire(
+  b: Buffer,
+  at: number,
+  seq: number,
+  body: Buffer,
+  start: number,
+  end: number,
+): number {
+  return writeRecordFrame(b, at, recordMessageLength(seq, end - start), seq, body, start, end)
+}
+
 // The `record` message alone (no frame header), for clients and tests.
 export function recordFrame(seq: number, body: Buffer, start: number, end: number): Buffer {
   return wirePayload(recordWireFrame(seq, body, start, end))

@@ -4,6 +4,13 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
+import {
+  combineSelections,
+  EMPTY_SELECTION,
+  isEmptySelection,
+  type Selection,
+  selectionSummary,
+} from '../../api/selection.ts'
 import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
 import { TapFrames } from './frames.ts'
@@ -13,13 +20,20 @@ import type { RelayMetrics, ShedCause, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
 import { RecordRing } from './ring.ts'
+import { ListenerSelection, membersRead } from './selection/listener-selection.ts'
+import { RecordFields } from './selection/record-fields.ts'
 import type { TapInfo } from './tap-directory.ts'
 import type { StatusSink } from './tap-status.ts'
 
-export interface ResumeQuery {
+interface ResumeQuery {
   since?: number
   epoch?: string
   tail?: number
+}
+
+// What a listener asked for: where to start, and its own selection (api/selection.ts).
+export interface StreamRequest extends ResumeQuery {
+  selection?: Selection
 }
 
 // A listener's socket may hold at least this much before the relay stops writing to it; a new
@@ -30,6 +44,8 @@ class TapState {
   readonly ring: RecordRing
   readonly frames: TapFrames
   readonly listeners = new Set<Listener>()
+  // What the listeners' selections read from records, read once per record for all of them.
+  readonly fields = new RecordFields()
   readonly metrics: TapMetrics
   readonly memory: RelayMemory
   info: TapInfo
@@ -77,11 +93,26 @@ export class Hub {
     if (!s) {
       s = new TapState(info, this.#o.metrics.tap(info.namespace, info.name), this.#o.memory)
       this.#taps.set(key, s)
+    } else if (s.info.selection?.key !== info.selection?.key) {
+      // The LogTap's own selection changed: its listeners reconnect and are told the new one.
+      s.info = info
+      for (const l of s.listeners) {
+        l.markClosed()
+        l.ws.close(CloseCodes.TapReconfigured, "the LogTap's selection changed")
+      }
     } else if (s.info.replay !== info.replay) {
       // The LogTap's replay size changed: keep the state, use the new bound.
       s.info = info
     }
     return s
+  }
+
+  // The listener's selection combined with its tap's, compiled against what the tap reads.
+  #selectionOf(s: TapState, combined: Selection): ListenerSelection | null {
+    if (isEmptySelection(combined)) return null
+    s.fields.want(membersRead(combined))
+    s.fields.ensureCapacity(s.ring.capacity)
+    return new ListenerSelection(combined, s.fields)
   }
 
   // Appends the records of one posted (decompressed) chunk. Returns what was accepted/skipped.
@@ -93,8 +124,11 @@ export class Hub {
     const frames = s.frames
     const before = ring.bytes
     const utf8 = isUtf8(body)
+    const fields = s.fields
+    const top = fields.top
+    if (top) fields.ensureCapacity(ring.capacity)
     const skipped = splitRecords(body, format, (start, end) => {
-      const meta = recordMeta(body, start, end, utf8)
+      const meta = recordMeta(body, start, end, utf8, top)
       if (!meta) return false
       const seq = ring.lastSeq + 1
       if (!frames.place(seq, body, start, end)) {
@@ -108,6 +142,7 @@ export class Hub {
         if (!placed) frames.place(seq, body, start, end, true)
       }
       ring.push(frames.store!, frames.off, frames.len, end - start, meta)
+      if (top) fields.store(seq, start)
       records++
       bytes += end - start
       return true
@@ -191,7 +226,7 @@ export class Hub {
   }
 
   // Registers a connected client and queues its hello and replay. Call synchronously after upgrade.
-  attach(info: TapInfo, ws: WebSocket, user: RelayUser, q: ResumeQuery): Listener {
+  attach(info: TapInfo, ws: WebSocket, user: RelayUser, q: StreamRequest): Listener {
     const s = this.#state(info)
     const ring = s.ring
     const last = ring.lastSeq
@@ -221,6 +256,9 @@ export class Hub {
     )
     pool.take(highWater)
     const listener = new Listener(s, ws, user, start, highWater)
+    const tapSelection = s.info.selection?.selection ?? EMPTY_SELECTION
+    const combined = combineSelections(tapSelection, q.selection ?? EMPTY_SELECTION)
+    listener.setSelection(this.#selectionOf(s, combined))
     const hello: HelloMessage = {
       type: 'hello',
       tap: `${info.namespace}/${info.name}`,
@@ -229,6 +267,9 @@ export class Hub {
       lastSeq: last,
       replayFrom: start <= last ? start : 0,
       resumed,
+      ...(isEmptySelection(combined)
+        ? {}
+        : { selection: selectionSummary(combined, !isEmptySelection(tapSelection)) }),
     }
     listener.sendNow(hello)
     if (gap) listener.addDropped(gap[0], gap[1], 'replay-exhausted')
@@ -249,6 +290,7 @@ export class Hub {
     if (!s.listeners.delete(l)) return
     this.#o.memory.listeners.give(l.highWater)
     s.metrics.listeners.dec()
+    if (![...s.listeners].some((x) => x.selection)) s.fields.clear()
     // A listener that leaves while behind loses the rest; count it so drops are visible.
     if (l.cursor <= s.ring.lastSeq) s.metrics.dropped('slow-consumer', s.ring.lastSeq - l.cursor + 1)
     this.#report(s)

@@ -2,26 +2,38 @@
 // what lies between the cursor and the newest record, applying per-record RBAC, until the
 // socket's outgoing buffer reaches its high-water mark; it resumes when that data is written.
 // So a stalled client holds at most `highWater` bytes of its own plus its place in the ring,
-// and never delays ingest or any other listener.
+// and never delays ingest or any other listener. A listener with a selection (selection/) has each
+// record RBAC allows decided by it, and its denied notices summarised per pod once a second.
 import type { WebSocket } from 'ws'
-import type { DroppedMessage } from '../../api/stream-protocol.ts'
+import { CloseCodes, type DroppedMessage, type SampledMessage } from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
 import {
   BatchBuffers,
   deniedFrameLength,
   type FramePool,
   type FrameStore,
+  recordFrame,
+  recordWireFrame,
+  recordWireLength,
   textFrameLength,
   textWireFrame,
   wirePayload,
   writeDeniedFrame,
+  writeRecordWire,
   writeTextFrame,
 } from './frames.ts'
 import type { DropReason, TapMetrics } from './metrics.ts'
 import { allowed, deniedText, ruleKey } from './rbac.ts'
 import type { RecordMeta } from './records.ts'
 import type { RecordRing } from './ring.ts'
+import { CpuBudget } from './selection/cpu-budget.ts'
+import { type ListenerSelection, Verdict } from './selection/listener-selection.ts'
 import { type DirectSocket, directSocket } from './ws-direct.ts'
+
+// Summary notices (denied with a selection, sampled) go out at most this often.
+const SUMMARY_MS = 1000
+// Pods with denials waiting for their summary; more are told at once.
+const MAX_PENDING_PODS = 1024
 
 // What a listener needs from its tap (kept narrow so listeners are easy to reason about).
 export interface ListenerTap {
@@ -45,6 +57,12 @@ export class Listener {
   #skipped = 0
   #deniedParts = new Map<string, [Buffer, Buffer]>()
   #dropped: { count: number; fromSeq: number; toSeq: number; reason: DropReason } | null = null
+  #sel: ListenerSelection | null = null
+  #budget: CpuBudget | null = null
+  // With a selection: denials per pod (count, last seq) waiting for their summary.
+  #deniedByPod = new Map<string, { count: number; seq: number }>()
+  #lastSummary = 0
+  #summaryTimer: NodeJS.Timeout | undefined
   readonly #onWritten = (err?: Error): void => {
     if (err || !this.#blocked) return
     this.#blocked = false
@@ -62,6 +80,55 @@ export class Listener {
 
   markClosed(): void {
     this.#closed = true
+    clearTimeout(this.#summaryTimer)
+  }
+
+  get selection(): ListenerSelection | null {
+    return this.#sel
+  }
+
+  // The selection this listener's records go through from now on (null: none). What the previous
+  // one had counted is told first.
+  setSelection(sel: ListenerSelection | null): void {
+    if (this.#sel && !this.#closed) for (const text of this.#summaries(true)) this.ws.send(text)
+    this.#sel = sel
+    this.#budget = sel?.hasRegex ? new CpuBudget() : null
+  }
+
+  // The summary notices due (all pending ones when `force`), oldest first; counts start afresh.
+  #summaries(force: boolean, now = Date.now()): string[] {
+    const sel = this.#sel
+    const pending = this.#deniedByPod.size > 0 || (sel !== null && sel.sampled + sel.capped > 0)
+    if (
+      !pending ||
+      (!force && now - this.#lastSummary < SUMMARY_MS && this.#deniedByPod.size < MAX_PENDING_PODS)
+    )
+      return []
+    this.#lastSummary = now
+    const out: string[] = []
+    const denied = [...this.#deniedByPod].sort((a, b) => a[1].seq - b[1].seq)
+    this.#deniedByPod.clear()
+    for (const [pod, { count, seq }] of denied) {
+      const [mid, tail] = this.#deniedPartsOf(pod)
+      out.push(`{"type":"denied","seq":${seq}${mid.toString()}${count}${tail.toString()}`)
+    }
+    if (sel && sel.sampled + sel.capped > 0) {
+      if (sel.sampled) this.#tap.metrics.sampled('sample', sel.sampled)
+      if (sel.capped) this.#tap.metrics.sampled('pod-rate', sel.capped)
+      const m: SampledMessage = {
+        type: 'sampled',
+        count: sel.sampled + sel.capped,
+        sampled: sel.sampled,
+        capped: sel.capped,
+        pods: sel.cappedPods.size,
+        fromSeq: sel.fromSeq,
+        toSeq: sel.toSeq,
+        percent: sel.percent,
+      }
+      out.push(JSON.stringify(m))
+      sel.resetCounts()
+    }
+    return out
   }
 
   sendNow(message: object): void {
@@ -149,6 +216,7 @@ export class Listener {
 
   // Gives the batch buffers back (the socket is closed).
   release(): void {
+    clearTimeout(this.#summaryTimer)
     this.#drained()
     if (this.#out) this.#tap.memory.batches.release(this.#out)
     this.#out = null
@@ -158,6 +226,10 @@ export class Listener {
     if (this.#closed || this.#blocked) return
     const ws = this.ws
     const ring = this.#tap.ring
+    const sel = this.#sel
+    const now = sel || this.#deniedByPod.size ? Date.now() : 0
+    const cpu = this.#budget ? process.cpuUsage() : undefined
+    sel?.begin(now)
     // The ring moved past us while we were stalled: those records are gone for this listener.
     if (this.cursor < ring.firstSeq) {
       this.addDropped(this.cursor, ring.firstSeq - 1, 'slow-consumer')
@@ -251,6 +323,18 @@ export class Listener {
         flushDenied()
         const off = offs[i]!
         const len = lens[i]!
+        if (sel) {
+          // The record's own bytes lie at the end of its frame, before the envelope's last `}`.
+          const end = off + len - 1
+          const v = sel.decide(seq, store.buf, end - sizes[i]!, end, meta)
+          if (v === Verdict.Project) {
+            this.#sendProjected(seq, sel, tcp)
+            sent++
+            sentBytes += sel.outLength
+            continue
+          }
+          if (v !== Verdict.Send) continue
+        }
         if (!tcp) ws.send(wirePayload(store.buf.subarray(off, off + len)), TEXT, this.#pin([store]))
         else if (len <= BatchBuffers.BYTES) {
           const out = this.#room(tcp, len)
@@ -263,6 +347,14 @@ export class Listener {
         }
         sent++
         sentBytes += sizes[i]!
+      } else if (sel) {
+        // RBAC first, whatever the selection: told, summarised per pod.
+        denied++
+        const d = this.#deniedByPod.get(meta.pod)
+        if (d) {
+          d.count++
+          d.seq = seq
+        } else this.#deniedByPod.set(meta.pod, { count: 1, seq })
       } else {
         // Consecutive denials for one pod in one batch become one notice with a count.
         denied++
@@ -277,6 +369,7 @@ export class Listener {
     }
     flushGap()
     flushDenied()
+    if (now) for (const text of this.#summaries(false, now)) notice(text)
     if (tcp) {
       this.#flush(tcp)
       // Nothing left in flight: an idle listener holds no buffer.
@@ -292,5 +385,51 @@ export class Listener {
       this.#tap.metrics.bytesOut.inc(sentBytes)
     }
     if (denied) this.#tap.metrics.denied.inc(denied)
+    if (now) this.#afterSelectedPump(now, cpu)
+  }
+
+  // A summary still waiting is sent by a later pump, at the latest SUMMARY_MS from the last one.
+  // A selection over its CPU budget ends the stream.
+  #afterSelectedPump(now: number, cpu: NodeJS.CpuUsage | undefined): void {
+    if (cpu && this.#budget) {
+      const used = process.cpuUsage(cpu)
+      if (this.#budget.charge((used.user + used.system) / 1000, now)) {
+        this.#tap.metrics.selectionTooCostly.inc()
+        this.markClosed()
+        this.ws.close(
+          CloseCodes.SelectionTooCostly,
+          'selection too costly: it used over half a CPU core for too long; simplify its regexes',
+        )
+        return
+      }
+    }
+    const waiting =
+      this.#deniedByPod.size > 0 || (this.#sel !== null && this.#sel.sampled + this.#sel.capped > 0)
+    if (!waiting || this.#summaryTimer || this.#closed) return
+    this.#summaryTimer = setTimeout(
+      () => {
+        this.#summaryTimer = undefined
+        this.pump()
+      },
+      Math.max(0, this.#lastSummary + SUMMARY_MS - now),
+    )
+    this.#summaryTimer.unref()
+  }
+
+  // Writes the frame of record `seq`'s projection (in sel.out).
+  #sendProjected(seq: number, sel: ListenerSelection, tcp: DirectSocket | null): void {
+    const n = sel.outLength
+    if (!tcp) {
+      this.ws.send(recordFrame(seq, sel.out, 0, n), TEXT)
+      return
+    }
+    const len = recordWireLength(seq, n)
+    if (len > BatchBuffers.BYTES) {
+      this.#flush(tcp) // what is batched goes first
+      tcp.write(recordWireFrame(seq, sel.out, 0, n))
+      return
+    }
+    const out = this.#room(tcp, len)
+    this.#outUsed += writeRecordWire(out, this.#outUsed, seq, sel.out, 0, n)
   }
 }

@@ -29,7 +29,13 @@ export interface TapMetrics {
   shed(cause: ShedCause): void
   bodyTimeouts: { inc(): void }
   listeners: { inc(): void; dec(): void }
+  sampled(reason: SampleReason, n: number): void
+  selectionTooCostly: { inc(): void }
 }
+
+// Why a listener's selection left a record out (and told it so).
+type SampleReason = 'sample' | 'pod-rate'
+const SAMPLE_REASONS: readonly SampleReason[] = ['sample', 'pod-rate']
 
 export interface RelayMetrics {
   tap(namespace: string, name: string): TapMetrics
@@ -63,6 +69,18 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
     labelNames: [...TAP_LABELS, 'reason'],
     registers,
   })
+  const sampled = new Counter({
+    name: 'log_socket_records_sampled_total',
+    help:
+      'Records a listener was not sent because its selection sampled them out (reason="sample") or ' +
+      'they were over its per-pod rate (reason="pod-rate"), once per listener, per tap.',
+    labelNames: [...TAP_LABELS, 'reason'],
+    registers,
+  })
+  const tooCostly = counter(
+    'streams_selection_too_costly',
+    "Streams closed because the listener's selection used too much CPU, per tap.",
+  )
   const shed = new Counter({
     name: 'log_socket_ingest_chunks_dropped_total',
     help:
@@ -125,7 +143,7 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       for (const [pool, p] of watched) this.labels({ pool }).set(p.peak)
     },
   })
-  const all = [recordsIn, bytesIn, recordsOut, bytesOut, denied, skipped, bodyTimeouts, listeners]
+  const all = [recordsIn, bytesIn, recordsOut, bytesOut, denied, skipped, bodyTimeouts, listeners, tooCostly]
 
   return {
     tap(namespace, name) {
@@ -141,12 +159,15 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
         shed: (cause) => shed.labels({ ...l, cause }).inc(),
         bodyTimeouts: bodyTimeouts.labels(l),
         listeners: listeners.labels(l),
+        sampled: (reason, n) => sampled.labels({ ...l, reason }).inc(n),
+        selectionTooCostly: tooCostly.labels(l),
       }
     },
     removeTap(namespace, name) {
       for (const m of all) m.remove({ namespace, name })
       for (const reason of DROP_REASONS) dropped.remove({ namespace, name, reason })
       for (const cause of SHED_CAUSES) shed.remove({ namespace, name, cause })
+      for (const reason of SAMPLE_REASONS) sampled.remove({ namespace, name, reason })
     },
     ingestRequest(code, seconds) {
       requests.labels({ code: String(code) }).inc()

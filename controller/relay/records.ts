@@ -1,6 +1,7 @@
 // Splitting a posted chunk into records and reading the little the relay needs from each.
 // Records stay opaque: we find their byte ranges in the body and read only `kubernetes.pod_name`,
-// `kubernetes.namespace_name` and `kubernetes.labels` (for routing notices and RBAC). The bytes
+// `kubernetes.namespace_name` and `kubernetes.labels` (for routing notices and RBAC), and, while a
+// selection needs them, where some top-level members' values lie (TopMembers). The bytes
 // forwarded to listeners are the original range, never a re-serialisation.
 import { isUtf8 } from 'node:buffer'
 import { scanString, scanValue, skipSpace, tokenIs } from './json-scan.ts'
@@ -13,6 +14,24 @@ export type BodyFormat = 'ndjson' | 'json'
 export interface RecordMeta {
   pod: string // "<namespace>/<pod>", "<pod>" without a namespace, "" without kubernetes metadata
   rules: Rules
+  // The `kubernetes` member, parsed (undefined when it is missing or not an object). Shared by every
+  // record with the same bytes there (a pod's records): selections read `kubernetes.*` from it.
+  kubernetes: Readonly<Record<string, unknown>> | undefined
+}
+
+// Top-level members a selection needs, and where the last walk found their values: [starts[n],
+// ends[n]) in the walked buffer, -1 when the record has no member `names[n]` (the last one wins,
+// as with JSON.parse).
+export class TopMembers {
+  readonly names: readonly string[]
+  readonly starts: Int32Array
+  readonly ends: Int32Array
+
+  constructor(names: readonly string[]) {
+    this.names = names
+    this.starts = new Int32Array(names.length)
+    this.ends = new Int32Array(names.length)
+  }
 }
 
 const NL = 0x0a
@@ -286,8 +305,15 @@ function endOfString(body: Buffer, i: number, limit: number): number {
 // differ from those of recent records. Returns null when the range is not a JSON object: skip
 // and count. `utf8` says the whole body is already known to be valid UTF-8 (then so is every
 // record in it: records are cut at ASCII bytes).
-export function recordMeta(body: Buffer, start: number, end: number, utf8 = false): RecordMeta | null {
+export function recordMeta(
+  body: Buffer,
+  start: number,
+  end: number,
+  utf8 = false,
+  top?: TopMembers,
+): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
+  if (top) top.starts.fill(-1)
   if (!utf8 && !isUtf8(body.subarray(start, end))) return null
   // The scan reads `body` itself, not a view of the record (one object less per record). A
   // scan that runs past `end` (into the next record) can only belong to a malformed record:
@@ -322,6 +348,14 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
       if (i < 0 || i > end) return null
       if (meta !== NO_META && tokenIs(b, ks, ke, 'kubernetes')) meta = NO_META // a later non-object wins
     }
+    if (top) {
+      const names = top.names
+      for (let n = 0; n < names.length; n++)
+        if (tokenIs(b, ks, ke, names[n]!)) {
+          top.starts[n] = vs
+          top.ends[n] = i
+        }
+    }
     i = skipSpace(b, i)
     if (b[i] === COMMA) {
       i = skipSpace(b, i + 1)
@@ -331,7 +365,7 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
   }
 }
 
-const NO_META: RecordMeta = { pod: '', rules: null }
+const NO_META: RecordMeta = { pod: '', rules: null, kubernetes: undefined }
 
 // `kubernetes` member values seen recently: their exact bytes (a copy, so no posted body is
 // pinned) and what they mean. Looked up by a hash of the first PREFIX bytes at the value's start
@@ -399,5 +433,5 @@ function kubernetesMeta(k: Record<string, unknown>): RecordMeta {
   const { pod_name: pod, namespace_name: ns, labels } = k
   const podName = typeof pod === 'string' ? pod : ''
   const podRef = podName && typeof ns === 'string' && ns ? `${ns}/${podName}` : podName
-  return { pod: podRef, rules: rulesFromLabels(labels) }
+  return { pod: podRef, rules: rulesFromLabels(labels), kubernetes: k }
 }

@@ -51,6 +51,11 @@ export class RecordRing {
     return this.#count
   }
 
+  // Slots before the arrays grow.
+  get capacity(): number {
+    return this.#mask + 1
+  }
+
   // Bytes of the original records held.
   get bytes(): number {
     return this.#bytes

@@ -6,6 +6,10 @@
 //   404 unknown-tap      no such LogTap (or it is being deleted); checked after 403 so
 //                        existence is not revealed to users who may not see the tap
 //   400 bad-query        since/tail not a non-negative integer
+//   400 bad-selection    the selection (query `selection` or X-Log-Socket-Selection: a SelectionSpec
+//                        as JSON, api/selection.ts) does not parse; the reason names the part, e.g.
+//                        `selection.where: expected an operator … at column 7, near 'x'`
+//   409 bad-tap-selection the LogTap's own spec.selection is invalid (its Ready condition says why)
 //   503 unavailable      the auth API failed, the relay is shutting down, or its memory budget
 //                        for listeners is spent
 // A token that is a JWT past its `exp` is refused (401) even while TokenReview still accepts it.
@@ -18,10 +22,11 @@
 import websocket from '@fastify/websocket'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
+import { MAX_SELECTION_BYTES, parseSelection, SelectionError } from '../../api/selection.ts'
 import { CloseCodes, StreamParamHeaders } from '../../api/stream-protocol.ts'
 import { type RelayUser, watchAccess } from './access.ts'
 import type { RelayContext } from './context.ts'
-import type { ResumeQuery } from './hub.ts'
+import type { StreamRequest } from './hub.ts'
 import { refuse } from './refusal.ts'
 import type { TapInfo } from './tap-directory.ts'
 
@@ -35,7 +40,7 @@ interface Admitted {
   expiresAt: number | undefined
   user: RelayUser
   tap: TapInfo
-  query: ResumeQuery
+  query: StreamRequest
 }
 
 // The token as presented: `Bearer <token>` or the raw token. Never logged.
@@ -53,17 +58,46 @@ const COUNT = /^(0|[1-9][0-9]{0,15})$/
 export function parseQuery(
   q: Record<string, string | string[] | undefined>,
   headers: Record<string, string | string[] | undefined> = {},
-): ResumeQuery | string {
-  const out: ResumeQuery = {}
+): StreamRequest | { error: 'bad-query' | 'bad-selection'; reason: string } {
+  const out: StreamRequest = {}
   const param = (k: keyof typeof StreamParamHeaders) => q[k] ?? headers[StreamParamHeaders[k]]
   for (const k of ['since', 'tail'] as const) {
     const v = param(k)
     if (v === undefined) continue
-    if (typeof v !== 'string' || !COUNT.test(v)) return `${k} must be a non-negative integer`
+    if (typeof v !== 'string' || !COUNT.test(v))
+      return { error: 'bad-query', reason: `${k} must be a non-negative integer` }
     out[k] = Number(v)
   }
   const epoch = param('epoch')
   if (typeof epoch === 'string') out.epoch = epoch
+  // The query value is decoded by the router; the header's is percent-encoded by the client.
+  const fromQuery = q.selection
+  const fromHeader = headers[StreamParamHeaders.selection]
+  if (fromQuery !== undefined || fromHeader !== undefined) {
+    const text = fromQuery ?? fromHeader
+    const bad = (reason: string) => ({ error: 'bad-selection' as const, reason: `selection: ${reason}` })
+    if (typeof text !== 'string') return bad('given more than once')
+    let json = text
+    if (fromQuery === undefined)
+      try {
+        json = decodeURIComponent(text)
+      } catch {
+        return bad('not percent-encoded JSON')
+      }
+    if (Buffer.byteLength(json) > MAX_SELECTION_BYTES) return bad(`longer than ${MAX_SELECTION_BYTES} bytes`)
+    let spec: unknown
+    try {
+      spec = JSON.parse(json)
+    } catch {
+      return bad('not valid JSON')
+    }
+    try {
+      out.selection = parseSelection(spec)
+    } catch (err) {
+      if (err instanceof SelectionError) return { error: 'bad-selection', reason: err.message }
+      throw err
+    }
+  }
   return out
 }
 
@@ -137,7 +171,14 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
               tap ? `LogTap ${namespace}/${name} is being deleted` : `no LogTap ${namespace}/${name}`,
             )
           const query = parseQuery(req.query as Record<string, string | string[] | undefined>, req.headers)
-          if (typeof query === 'string') return refuse(reply, 400, 'bad-query', query)
+          if ('error' in query) return refuse(reply, 400, query.error, query.reason)
+          if (tap.selection?.error !== undefined)
+            return refuse(
+              reply,
+              409,
+              'bad-tap-selection',
+              `LogTap ${namespace}/${name} has an invalid spec.selection: ${tap.selection.error}`,
+            )
           if (!hub.canAttach())
             return refuse(reply, 503, 'unavailable', 'the relay has no memory left for another stream')
           admitted.set(req, { token, expiresAt, user, tap, query })
