@@ -14,6 +14,8 @@ import {
   stopControlPlane,
   stopControlPlaneSync,
 } from './control-plane.ts'
+import { loggingOperatorCrds } from './logging-operator-crds.ts'
+import { locateParts } from './real-pipeline/parts.ts'
 import { reapStale, register, unregister } from './run-registry.ts'
 import {
   createTestHost,
@@ -27,6 +29,7 @@ export interface ClusterState {
   controlPlane: ControlPlaneState
   testHost: TestHostState
   registration?: string // see run-registry.ts
+  loggingCrds?: string // the folder of logging-operator CRDs installed at start (absent: our own)
 }
 
 export interface TestHost {
@@ -53,18 +56,15 @@ export interface TestCluster {
 export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
 const repoRoot = path.resolve(import.meta.dirname, '..')
 
-// The logging-operator CRDs: LOG_SOCKET_LOGGING_CRDS, else ../shared/logging-operator-crds beside the repo.
-export function loggingCrdDir(): string {
-  const candidates = [
-    process.env.LOG_SOCKET_LOGGING_CRDS,
-    path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds'),
-  ]
-  for (const dir of candidates) {
-    if (dir && existsDir(dir)) return dir
-  }
-  throw new Error(
-    `logging-operator CRDs not found: set LOG_SOCKET_LOGGING_CRDS to their folder, or place them in ${candidates[1]}`,
-  )
+// The logging-operator CRDs: the folder LOG_SOCKET_LOGGING_CRDS names (when set, it alone counts);
+// else the real logging-operator's own (newer, and what it needs when the run starts it); else
+// ../shared/logging-operator-crds beside the repo; undefined when there are none.
+export function loggingCrdDir(): string | undefined {
+  const explicit = process.env.LOG_SOCKET_LOGGING_CRDS
+  const dirs = explicit
+    ? [explicit]
+    : [locateParts().crdDir, path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds')]
+  return dirs.find(existsDir)
 }
 
 function existsDir(dir: string): boolean {
@@ -79,25 +79,46 @@ function readdir(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml'))
 }
 
-export function crdFiles(): string[] {
-  const logging = loggingCrdDir()
+export interface CrdSources {
+  files: string[]
+  objects: object[]
+  logging: string // where the logging-operator kinds come from, for the log
+}
+
+// Our LogTap CRD plus logging-operator's kinds: its own CRDs when present, else the minimal
+// structural ones this repository carries (local-cluster/logging-operator-crds.ts).
+export function crdSources(): CrdSources {
   const own = path.join(repoRoot, 'crds')
-  const files = readdir(logging).map((f) => path.join(logging, f))
-  if (existsDir(own)) files.push(...readdir(own).map((f) => path.join(own, f)))
-  return files
+  const files = existsDir(own) ? readdir(own).map((f) => path.join(own, f)) : []
+  const logging = loggingCrdDir()
+  if (logging)
+    return { files: [...readdir(logging).map((f) => path.join(logging, f)), ...files], objects: [], logging }
+  return {
+    files,
+    objects: loggingOperatorCrds(),
+    logging: 'the minimal CRDs in local-cluster/logging-operator-crds.ts',
+  }
 }
 
 export async function startCluster(log?: (line: string) => void): Promise<ClusterState> {
   reapStale(log)
   const testHost = createTestHost()
   try {
+    const crds = crdSources()
+    log?.(`logging-operator CRDs: ${crds.logging}`)
     const controlPlane = await startControlPlane({
       binDir: ensureBinaries(),
       version: pinnedVersion(),
-      crdFiles: crdFiles(),
+      crdFiles: crds.files,
+      crds: crds.objects,
       log,
     })
-    return { controlPlane, testHost, registration: register(controlPlane, testHost) }
+    return {
+      controlPlane,
+      testHost,
+      registration: register(controlPlane, testHost),
+      ...(crds.objects.length ? {} : { loggingCrds: crds.logging }),
+    }
   } catch (err) {
     removeTestHost(testHost)
     throw err

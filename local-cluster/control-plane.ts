@@ -25,6 +25,7 @@ export interface StartOptions {
   binDir: string
   version: string
   crdFiles: string[] // CRD YAML files installed before the controller-manager starts
+  crds?: object[] // and CRD objects, likewise
   log?: (line: string) => void
 }
 
@@ -227,7 +228,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
     })
 
     // CRDs before the controller-manager: its garbage collector reads discovery at start.
-    await installCrds(state, o.crdFiles)
+    await installCrds(state, o.crdFiles, o.crds ?? [])
     log(`CRDs installed in ${Date.now() - started} ms`)
 
     launch(state, 'kube-controller-manager', 'kube-controller-manager', [
@@ -273,13 +274,19 @@ current-context: test
 `
 }
 
-async function installCrds(state: ControlPlaneState, files: string[]): Promise<void> {
+async function installCrds(state: ControlPlaneState, files: string[], objects: object[]): Promise<void> {
   const { parseAllDocuments } = await import('yaml')
   const ca = readFileSync(state.caFile, 'utf8')
   const names: string[] = []
-  for (const file of files) {
-    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-      const crd = doc.toJS()
+  const sources = [
+    ...files.map((file) => ({
+      file,
+      docs: parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()),
+    })),
+    { file: '(built-in CRDs)', docs: objects },
+  ]
+  for (const { file, docs } of sources) {
+    for (const crd of docs as { kind?: string; metadata: { name: string } }[]) {
       if (crd?.kind !== 'CustomResourceDefinition') continue
       const r = await httpsRequest(`${state.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
         ca,
