@@ -3,7 +3,7 @@
 // file run on its own (`tap test/x.test.ts`) starts a private one that dies with the process.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import {
@@ -16,6 +16,7 @@ import {
 } from './control-plane.ts'
 import { loggingOperatorCrds } from './logging-operator-crds.ts'
 import { locateParts } from './real-pipeline/parts.ts'
+import { type PipelineState, stopPipeline, stopPipelineSync } from './real-pipeline/pipeline.ts'
 import { reapStale, register, unregister } from './run-registry.ts'
 import {
   createTestHost,
@@ -30,6 +31,7 @@ export interface ClusterState {
   testHost: TestHostState
   registration?: string // see run-registry.ts
   loggingCrds?: string // the folder of logging-operator CRDs installed at start (absent: our own)
+  pipeline?: PipelineState // the real logging-operator, when started (real-pipeline/pipeline.ts)
 }
 
 export interface TestHost {
@@ -51,6 +53,9 @@ export interface TestCluster {
     opts?: { input?: string },
   ): Promise<{ code: number; stdout: string; stderr: string }>
   testHost: TestHost
+  registration?: string
+  loggingCrds?: string
+  pipeline?: PipelineState
 }
 
 export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
@@ -126,6 +131,7 @@ export async function startCluster(log?: (line: string) => void): Promise<Cluste
 }
 
 export async function stopCluster(state: ClusterState): Promise<void> {
+  if (state.pipeline) await stopPipeline(state.pipeline, state.registration)
   await stopControlPlane(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)
@@ -133,6 +139,7 @@ export async function stopCluster(state: ClusterState): Promise<void> {
 
 // For exit and signal handlers, where nothing asynchronous runs.
 export function stopClusterSync(state: ClusterState): void {
+  if (state.pipeline) stopPipelineSync(state.pipeline, state.registration)
   stopControlPlaneSync(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)
@@ -165,6 +172,10 @@ async function load(): Promise<TestCluster> {
         process.exit(code)
       })
     }
+    // Processes this file starts (a test's child test file, say) share it, as under `npm test`.
+    const stateFile = path.join(own.controlPlane.workDir, 'cluster.json')
+    writeFileSync(stateFile, JSON.stringify(own))
+    process.env[CLUSTER_ENV] = stateFile
   }
   return view(state)
 }
@@ -230,5 +241,8 @@ export function view(state: ClusterState): TestCluster {
       ip: state.testHost.ip,
       exposeService: (o) => exposeService(kc, state.testHost, o),
     },
+    ...(state.registration ? { registration: state.registration } : {}),
+    ...(state.loggingCrds ? { loggingCrds: state.loggingCrds } : {}),
+    ...(state.pipeline ? { pipeline: state.pipeline } : {}),
   }
 }

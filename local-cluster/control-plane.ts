@@ -131,6 +131,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+// True while `pid` runs a command under `binary` (a path or folder): never a process that reused the number.
+export function runsBinary(pid: number, binary: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(binary)
+  } catch {
+    return false
+  }
+}
+
 function tail(file: string, lines = 25): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
