@@ -2,9 +2,11 @@
 // it delivers, and what it does with each HTTP status (retry, drop, or back the chunk up to disk
 // under the buffer volume, where nothing ever deletes it). docs/real-pipeline.md lists the facts.
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CustomObjectsApi } from '@kubernetes/client-node'
 import t from 'tap'
 import { fluentBitTag, startFluentd } from '../local-cluster/real-pipeline/fluentd.ts'
-import { flowSection, outputBlock } from '../local-cluster/real-pipeline/fluentd-config.ts'
+import { flowSection } from '../local-cluster/real-pipeline/fluentd-config.ts'
+import { followFlows } from '../local-cluster/real-pipeline/live-fluentd.ts'
 import {
   accepted,
   createLogging,
@@ -176,25 +178,47 @@ if (rp) {
     },
   )
 
-  t.test('a config reload (as the config-reloader does) swaps the outputs', async (t) => {
-    const { section, conf, id } = await render(t, {
-      first: httpOutput('first'),
-      second: httpOutput('second'),
+  t.test('fluentd following a Logging reloads when the operator renders a new output', async (t) => {
+    const ns = await c.newNamespace('rp-follow')
+    const logging = await createLogging(kc, {
+      aggregator: 'fluentd',
+      controlNamespace: ns,
+      watchNamespaces: [ns],
     })
+    t.teardown(() => logging.delete())
+    await logging.create('Output', ns, 'first', httpOutput('first'))
+    await logging.create('Flow', ns, 'shop', { localOutputRefs: ['first'] })
     const { r, endpoint } = await receivers(t, { first: 200, second: 200 })
-    const first = outputBlock(conf, id('first'))!
-    const second = outputBlock(conf, id('second'))!
-    t.equal(section.stores.length, 2)
-    const fd = await startFluentd({ outputs: [first], endpoint })
-    t.teardown(() => fd.stop())
-    await fd.emit(tag, records.slice(0, 2))
+    const live = await followFlows({ kc, logging, flows: [`flow:${ns}:shop`], endpoint, pollMs: 500 })
+    t.teardown(() => live.stop())
+    await live.emit(records.slice(0, 2))
     await r.first!.until(1)
-    await fd.reload({ outputs: [second] })
-    await fd.emit(tag, records.slice(2, 4))
-    await r.second!.until(1)
-    await sleep(2000)
-    t.equal(r.first!.requests.length, 1, 'the removed store gets nothing after the reload')
-    t.equal(r.second!.requests.length, 1, 'the new store gets what came after the reload')
+
+    // What an inject-mode tap does: a new Output, then its name appended to the Flow.
+    await logging.create('Output', ns, 'second', httpOutput('second'))
+    await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject({
+      group: 'logging.banzaicloud.io',
+      version: 'v1beta1',
+      namespace: ns,
+      plural: 'flows',
+      name: 'shop',
+      body: [{ op: 'add', path: '/spec/localOutputRefs/-', value: 'second' }],
+    })
+    const deadline = Date.now() + 30_000
+    while (live.reloads < 1 && Date.now() < deadline) await sleep(200)
+    t.equal(live.reloads, 1, 'it reloaded once the operator rendered the second output')
+    await live.emit(records.slice(2, 4))
+    const [got] = await r.second!.until(1)
+    t.equal(
+      got!.body.toString('utf8'),
+      records
+        .slice(2, 4)
+        .map((rec) => `${JSON.stringify(rec)}\n`)
+        .join(''),
+      'the new output gets what came after the reload',
+    )
+    await r.first!.until(2)
+    t.equal(r.first!.requests.length, 2, 'the first output goes on receiving')
   })
 }
 

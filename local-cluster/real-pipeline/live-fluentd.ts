@@ -56,6 +56,7 @@ export async function followFlows(o: FollowOptions): Promise<LiveFluentd> {
   let reloads = 0
   let stopped = false
   let timer: NodeJS.Timeout | undefined
+  let polling: Promise<void> = Promise.resolve()
   const poll = async () => {
     try {
       const next = await renderedConfig(o.kc, o.logging)
@@ -70,10 +71,15 @@ export async function followFlows(o: FollowOptions): Promise<LiveFluentd> {
     } catch (err) {
       log(`following the rendered configuration: ${(err as Error).message.split('\n')[0]}`)
     } finally {
-      if (!stopped) timer = setTimeout(poll, o.pollMs ?? 1000)
+      if (!stopped) schedule()
     }
   }
-  timer = setTimeout(poll, o.pollMs ?? 1000)
+  const schedule = () => {
+    timer = setTimeout(() => {
+      polling = poll()
+    }, o.pollMs ?? 1000)
+  }
+  schedule()
   return {
     fluentd,
     get reloads() {
@@ -90,6 +96,7 @@ export async function followFlows(o: FollowOptions): Promise<LiveFluentd> {
     async stop() {
       stopped = true
       clearTimeout(timer)
+      await polling // a reload under way finishes first
       await fluentd.stop()
     },
   }
