@@ -61,6 +61,15 @@ if (rp) {
       t.equal(buffer?.arg, '[]', 'tags "[]": a buffer without chunk keys')
       t.equal(buffer?.params.get('@type'), 'memory')
       t.equal(buffer?.params.get('flush_interval'), '1s')
+      t.same(
+        [
+          buffer?.params.get('retry_forever'),
+          buffer?.params.get('timekey'),
+          buffer?.params.get('timekey_wait'),
+        ],
+        ['true', '10m', '1m'],
+        'the operator adds retry_forever true, timekey 10m and timekey_wait 1m the Output did not set',
+      )
 
       // Injecting a second output (what an inject-mode tap does) turns both into <store>s of a copy.
       await logging.create('Output', ns, 'other', http('other'))
