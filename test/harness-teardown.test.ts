@@ -11,13 +11,14 @@ import { announceMissing } from './support/real-pipeline.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 
-// The two holders below start at once: each control plane with the operator's CRDs takes a while.
-const holders = [hold(), hold()]
+const smallCrds = { LOG_SOCKET_LOGGING_CRDS: path.join(repoRoot, 'no-such-folder') }
+// The holders below start at once, the one with the operator (and its large CRDs) is slow.
+const holders = [hold({ operator: false }), hold({ operator: true })]
 for (const h of holders) h.catch(() => {}) // reported by the test that awaits it
 
 t.test('teardown removes every process, the work dir and the network namespace', async (t) => {
   // This one needs no logging-operator kinds: the small CRDs of our own start fastest.
-  process.env.LOG_SOCKET_LOGGING_CRDS = path.join(repoRoot, 'no-such-folder')
+  Object.assign(process.env, smallCrds)
   const s = await startCluster().finally(() => delete process.env.LOG_SOCKET_LOGGING_CRDS)
   const pids = Object.values(s.controlPlane.pids)
   t.equal(pids.length, 3, 'etcd, kube-apiserver and kube-controller-manager were started')
@@ -39,12 +40,17 @@ t.test('teardown removes every process, the work dir and the network namespace',
   t.notOk(existsSync(s.registration!), 'registration removed')
 })
 
-// Starts local-cluster/hold-cluster.ts with the real logging-operator and resolves with its state.
-async function hold(): Promise<{ child: ChildProcess; s: ClusterState }> {
+// Starts local-cluster/hold-cluster.ts (with the real logging-operator, or with our small CRDs and
+// no operator) and resolves with its state.
+async function hold(o: { operator: boolean }): Promise<{ child: ChildProcess; s: ClusterState }> {
   const child = spawn(
     path.join(repoRoot, 'node_modules', '.bin', 'node'),
-    ['local-cluster/hold-cluster.ts', '--operator'],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+    ['local-cluster/hold-cluster.ts', ...(o.operator ? ['--operator'] : [])],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...(o.operator ? {} : smallCrds) },
+    },
   )
   // If this file dies first, the holder tears its cluster down (SIGTERM) instead of holding it forever.
   const orphan = () => child.kill('SIGTERM')
@@ -63,9 +69,9 @@ async function hold(): Promise<{ child: ChildProcess; s: ClusterState }> {
 }
 
 // Every process the holder started: the control plane's and, when it could run here, the operator.
-function pidsOf(t: Test, s: ClusterState): number[] {
+function pidsOf(t: Test, s: ClusterState, operator: boolean): number[] {
   const op = s.pipeline?.operator
-  if (!op) announceMissing(t, s.pipeline?.missing.operator ?? 'the holder did not start it')
+  if (operator && !op) announceMissing(t, s.pipeline?.missing.operator ?? 'the holder did not start it')
   return [...Object.values(s.controlPlane.pids), ...(op ? [op.pid] : [])]
 }
 
@@ -83,10 +89,10 @@ async function gone(pids: number[]): Promise<void> {
   while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
 }
 
-// SIGINT and SIGHUP take the same path in hold-cluster.ts.
+// SIGINT and SIGHUP take the same path in hold-cluster.ts, and so does the operator's teardown.
 t.test('SIGTERM to a holder tears down everything it started', async (t) => {
   const { child, s } = await holders[0]!
-  const pids = pidsOf(t, s)
+  const pids = pidsOf(t, s, false)
   t.ok(pids.every(isAlive), 'all running')
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
   child.kill('SIGTERM')
@@ -97,7 +103,7 @@ t.test('SIGTERM to a holder tears down everything it started', async (t) => {
 
 t.test('a run killed before its teardown is reaped by the next one, its logging-operator too', async (t) => {
   const { child, s } = await holders[1]!
-  const pids = pidsOf(t, s)
+  const pids = pidsOf(t, s, true)
   child.kill('SIGKILL')
   await new Promise((r) => child.on('exit', r))
   t.ok(pids.every(isAlive), 'its owner died, its control plane and operator did not')

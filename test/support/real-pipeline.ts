@@ -3,7 +3,7 @@
 // its own starts a private one that dies with it. When a part cannot run here, the file says so
 // loudly (a banner on stderr and a TAP skip with the reason); under CI=true that is a failure.
 import t from 'tap'
-import { getCluster, type TestCluster } from '../../local-cluster/cluster.ts'
+import { CLUSTER_ENV, getCluster, type TestCluster } from '../../local-cluster/cluster.ts'
 import { isAlive } from '../../local-cluster/control-plane.ts'
 import {
   describeOperatorLog,
@@ -22,28 +22,32 @@ export interface RealPipeline {
 
 // Resolves with the parts, or undefined after reporting why the file's tests do not run.
 export async function realPipeline(needs: Part[]): Promise<RealPipeline | undefined> {
-  const cluster = await getCluster()
   const ci = process.env.CI === 'true'
   const missing: Partial<Record<Part, string>> = {}
   for (const part of needs) {
-    if (part === 'operator') continue
+    if (part === 'operator' && process.env[CLUSTER_ENV]) continue // the run says (below)
     const why = missingPart(part)
     if (why) missing[part] = why
   }
+  // On its own, a file with parts missing skips before it starts a private cluster for nothing.
+  let cluster: TestCluster | undefined
   let operator: OperatorState | undefined
-  if (needs.includes('operator')) {
+  if (!Object.keys(missing).length) {
+    cluster = await getCluster()
     const run = cluster.pipeline
-    if (run) {
-      if (run.operator && isAlive(run.operator.pid)) operator = run.operator
-      else missing.operator = run.missing.operator ?? 'the logging-operator this run started has died'
-    } else {
-      const why = missingPart('operator')
-      if (why) missing.operator = why
-      else if (!Object.keys(missing).length) operator = await privateOperator(cluster)
+    if (needs.includes('operator')) {
+      if (run) {
+        if (run.operator && isAlive(run.operator.pid)) operator = run.operator
+        else missing.operator = run.missing.operator ?? 'the logging-operator this run started has died'
+      } else {
+        const why = missingPart('operator')
+        if (why) missing.operator = why
+        else operator = await privateOperator(cluster)
+      }
     }
   }
   const banner = missingBanner({ missing }, ci)
-  if (!banner.length) {
+  if (!banner.length && cluster) {
     if (operator) {
       const op = operator
       t.teardown(() => {
