@@ -85,8 +85,3 @@ export function flowSection(conf: string, flowId: string): FlowSection | undefin
   }
   return undefined
 }
-
-// Every `endpoint` the blocks would send to (fluentd's http output).
-export function endpoints(blocks: Directive[]): string[] {
-  return [...walk(blocks)].map((d) => d.params.get('endpoint')).filter((e): e is string => e !== undefined)
-}

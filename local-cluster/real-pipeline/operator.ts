@@ -194,10 +194,6 @@ export function describeOperatorLog(state: OperatorState, lines = 30): string {
   return `--- last lines of the logging-operator (${state.logFile}) ---\n${tail}`
 }
 
-export function operatorAlive(state: OperatorState): boolean {
-  return isAlive(state.pid) && runsBinary(state.pid, state.manager)
-}
-
 export async function stopOperator(state: OperatorState): Promise<void> {
   signal(state, 'SIGTERM')
   const deadline = Date.now() + 10_000

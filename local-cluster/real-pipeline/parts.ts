@@ -2,7 +2,7 @@
 // They live outside the repository (../shared/real-pipeline beside it, or LOG_SOCKET_REAL_PIPELINE):
 // a clone elsewhere has none of them, and then the tests that need them skip loudly (or fail under
 // CI=true) instead of pretending; see test/support/real-pipeline.ts.
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 
@@ -35,8 +35,8 @@ export function locateParts(): RealParts {
   }
 }
 
-// Why `part` cannot run here, or undefined when it can. Cheap: no build, no process but `dpkg`-free
-// file checks (and `syslog-ng --module-path` style probing is left to the runner's own error).
+// Why `part` cannot run here, or undefined when it can. Cheap: files and PATH only, no build and
+// no process (a broken install shows in the runner's own error).
 export function missingPart(part: Part): string | undefined {
   const p = locateParts()
   const where = process.env[PARTS_ENV] ? `${PARTS_ENV}=${p.dir}` : p.dir
@@ -57,15 +57,6 @@ export function missingPart(part: Part): string | undefined {
   }
   if (!existsSync(p.fluentd)) return `${p.fluentd} is missing`
   if (!onPath('ruby')) return `Ruby is not installed: run ${p.installFluentdDeps} (as root)`
-  return undefined
-}
-
-// The first reason any of `parts` cannot run, or undefined.
-export function missingParts(parts: readonly Part[]): string | undefined {
-  for (const part of parts) {
-    const why = missingPart(part)
-    if (why) return `${part}: ${why}`
-  }
   return undefined
 }
 
@@ -112,15 +103,4 @@ export function buildManager(log: (line: string) => void = () => {}): Promise<st
       },
     )
   })
-}
-
-// For .ci/run and callers without an event loop to spare.
-export function buildManagerSync(): string {
-  return execFileSync('bash', [locateParts().buildScript], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-    .trim()
-    .split('\n')
-    .pop()!
 }
