@@ -1,12 +1,17 @@
 // The LogTap API: defined once here as typebox schemas. The TypeScript types below and the CRD
 // in crds/ (scripts/gen-crd.ts) are both derived from these schemas.
 import Type, { type Static } from 'typebox'
+import { KINDS } from './kinds.ts'
 
-export const GROUP = 'logsocket.dev'
-export const VERSION = 'v1alpha1'
-export const API_VERSION = `${GROUP}/${VERSION}`
-export const KIND = 'LogTap'
-export const PLURAL = 'logtaps'
+// LogTap's place in the API (its row of the kinds table), by the names the CRD generator, the CLI
+// and the relay use.
+export const {
+  group: GROUP,
+  version: VERSION,
+  apiVersion: API_VERSION,
+  kind: KIND,
+  plural: PLURAL,
+} = KINDS.LogTap
 export const SINGULAR = 'logtap'
 export const SHORT_NAMES = ['ltap']
 
@@ -17,17 +22,25 @@ const objectName = Type.String({
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
 })
 
+// The flows a LogTap can tap, and the outputs the controller makes for them.
 export const FlowKind = Type.Enum(['Flow', 'ClusterFlow'])
 export type FlowKind = Static<typeof FlowKind>
+export const OutputKind = Type.Enum(['Output', 'ClusterOutput'])
+export type OutputKind = Static<typeof OutputKind>
+// Part of the contract for every client that writes LogTaps (kubectl, GitOps, other tools), used here or not.
+/** @public */
 export const TapMode = Type.Enum(['inject', 'mirror'])
+/** @public */
 export type TapMode = Static<typeof TapMode>
+/** @public */
 export const TapLifetime = Type.Enum(['session', 'persistent'])
+/** @public */
 export type TapLifetime = Static<typeof TapLifetime>
 
 export const LogTapSpec = Type.Object({
   flow: Type.Object(
     {
-      kind: Type.Enum(['Flow', 'ClusterFlow'], {
+      kind: Type.Enum(FlowKind.enum, {
         default: 'Flow',
         description:
           'Flow taps a Flow in the LogTap namespace; ClusterFlow taps a ClusterFlow, and the LogTap must then live in the logging control namespace next to it.',
@@ -44,7 +57,7 @@ export const LogTapSpec = Type.Object({
       ],
     },
   ),
-  mode: Type.Enum(['inject', 'mirror'], {
+  mode: Type.Enum(TapMode.enum, {
     default: 'inject',
     description:
       "inject adds the tap's output, last, to the flow's output refs; mirror never touches the flow and creates a copy of it (same match, filters and loggingRef) that feeds only the tap. Immutable.",
@@ -52,7 +65,7 @@ export const LogTapSpec = Type.Object({
       { rule: 'self == oldSelf', message: 'spec.mode is immutable: create a new LogTap to change it' },
     ],
   }),
-  lifetime: Type.Enum(['session', 'persistent'], {
+  lifetime: Type.Enum(TapLifetime.enum, {
     default: 'persistent',
     description:
       'session: the tap is deleted when its heartbeat Lease (same name, same namespace) expires or never appears; persistent: it lives until deleted.',
@@ -67,6 +80,7 @@ export const LogTapSpec = Type.Object({
 export type LogTapSpec = Static<typeof LogTapSpec>
 
 export const ConditionStatus = Type.Enum(['True', 'False', 'Unknown'])
+export type ConditionStatus = Static<typeof ConditionStatus>
 export const Condition = Type.Object({
   type: Type.String({ minLength: 1, maxLength: 316 }),
   status: ConditionStatus,
@@ -80,7 +94,7 @@ export type Condition = Static<typeof Condition>
 export const LogTapStatus = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   conditions: Type.Optional(Type.Array(Condition)),
-  outputKind: Type.Optional(Type.Enum(['Output', 'ClusterOutput'])),
+  outputKind: Type.Optional(OutputKind),
   outputName: Type.Optional(Type.String({ description: 'The Output or ClusterOutput that feeds this tap.' })),
   mirrorFlowName: Type.Optional(
     Type.String({ description: 'mirror mode: the flow copy that feeds the tap.' }),
@@ -139,7 +153,6 @@ export const Conditions = {
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'log-socket'
 export const LABEL_TAP = `${GROUP}/tap`
-export const LABEL_TAP_NAMESPACE = `${GROUP}/tap-namespace`
 
 // Finalizers: on the LogTap (ordered cleanup of refs, then outputs) and on each Output it owns
 // (an Output is never removed while a flow may still reference it).

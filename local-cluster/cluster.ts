@@ -34,7 +34,7 @@ export interface ClusterState {
   pipeline?: PipelineState // the real logging-operator, when started (real-pipeline/pipeline.ts)
 }
 
-export interface TestHost {
+interface TestHost {
   ip: string
   exposeService(o: ExposeOptions): Promise<void>
 }
@@ -64,7 +64,7 @@ const repoRoot = path.resolve(import.meta.dirname, '..')
 // The logging-operator CRDs: the folder LOG_SOCKET_LOGGING_CRDS names (when set, it alone counts);
 // else the real logging-operator's own (newer, and what it needs when the run starts it); else
 // ../shared/logging-operator-crds beside the repo; undefined when there are none.
-export function loggingCrdDir(): string | undefined {
+function loggingCrdDir(): string | undefined {
   const explicit = process.env.LOG_SOCKET_LOGGING_CRDS
   const dirs = explicit
     ? [explicit]

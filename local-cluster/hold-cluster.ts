@@ -1,7 +1,7 @@
 // Test helper: starts a control plane (with `--operator`, the real logging-operator too), prints its
 // state as one JSON line, and holds it until told to stop. SIGTERM, SIGINT and SIGHUP tear it all
 // down (processes, work dirs, network namespace, registration); SIGKILL leaves it for the next
-// run's reaper (harness-teardown.test.ts proves both).
+// run's reaper (harness-teardown.cluster.test.ts proves both).
 import { type ClusterState, startCluster, stopClusterSync, view } from './cluster.ts'
 import { startPipeline } from './real-pipeline/pipeline.ts'
 

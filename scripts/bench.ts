@@ -1,7 +1,8 @@
-// npm run bench [-- --quick] [--only <scenario>] [--profile] [--write|--no-write]
+// npm run bench [-- --quick] [--only <scenario>] [--profile] [--write|--no-write] [--no-e2e]
 //
 // Measures the relay end to end over real sockets on 127.0.0.1 and prints one table with every
 // scenario side by side; a full run also rewrites the generated block of docs/benchmarks.md.
+// Then the end-to-end scenarios (scripts/bench/e2e.ts): k8stail through the API server's proxy.
 // Each scenario gets fresh processes: the relay (scripts/bench/relay.ts), the stream clients
 // (scripts/bench/clients.ts) and the load generator (scripts/bench/loadgen.ts); all of them exit
 // by themselves when the scenario ends, when this process goes away, or at a deadline.
@@ -10,7 +11,16 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildForBench } from './bench/build.ts'
+import { E2E_BEGIN, E2E_END, runEndToEnd } from './bench/e2e.ts'
 import { Histogram } from './bench/histogram.ts'
+import {
+  HOSTILE_BUDGET,
+  HOSTILE_TAP,
+  type HostileResult,
+  hostileCell,
+  startHostile,
+} from './bench/hostile-scenario.ts'
 import { productionNodeFlags } from './bench/production-flags.ts'
 import type {
   ClientsParams,
@@ -37,6 +47,10 @@ const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<strin
 // The relay runs with the production Node/V8 flags (the Dockerfile's ENTRYPOINT) plus extra ones,
 // e.g. --relay-flags=--max-old-space-size=96 (a later flag overrides an earlier one).
 const productionFlags = productionNodeFlags(path.join(here, '..', 'Dockerfile'))
+// The relay as built for the image (scripts/bench/build.ts); --typescript runs the sources instead.
+const relayEntry = flag('--typescript')
+  ? 'relay.ts'
+  : buildForBench(path.join(here, '..'), 'scripts/bench/relay.ts')
 const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
   .split(' ')
   .filter(Boolean)
@@ -50,6 +64,7 @@ interface Scenario {
   healthy: number
   stalled: number
   concurrency: number
+  hostile?: boolean // beside it, hostile senders on another tap (scripts/bench/hostile-scenario.ts)
 }
 
 const S = (full: number, short: number): number => (quick ? short : full)
@@ -104,10 +119,21 @@ const scenarios: Scenario[] = [
     stalled: 1,
     concurrency: 4,
   },
+  {
+    key: 'hostile-20k',
+    title: '20k/s, 1 + 1 stalled, hostile',
+    rate: 20_000,
+    seconds: S(30, 8),
+    warmup: S(5, 2),
+    healthy: 1,
+    stalled: 1,
+    concurrency: 4,
+    hostile: true,
+  },
 ].filter((s) => !only || s.key === only)
 
 function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
-  return fork(path.join(here, 'bench', file), [JSON.stringify(p)], {
+  return fork(path.resolve(here, 'bench', file), [JSON.stringify(p)], {
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -144,6 +170,7 @@ interface Outcome {
   load: LoadgenResult
   clients: ClientsResult
   relay: RelayStats
+  hostile?: HostileResult
 }
 
 async function run(s: Scenario): Promise<Outcome> {
@@ -151,8 +178,12 @@ async function run(s: Scenario): Promise<Outcome> {
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
     : []
   const relay = helper(
-    'relay.ts',
-    { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
+    relayEntry,
+    {
+      deadlineSeconds: s.seconds + 120,
+      ...(relayLimits ? { limits: relayLimits } : {}),
+      ...(s.hostile ? { extraTaps: [HOSTILE_TAP], memoryBudget: HOSTILE_BUDGET } : {}),
+    },
     ['--expose-gc', ...productionFlags, ...relayFlags, ...execArgv],
   )
   const children: ChildProcess[] = [relay]
@@ -165,6 +196,8 @@ async function run(s: Scenario): Promise<Outcome> {
     } satisfies ClientsParams)
     children.push(clients)
     await next(clients, 'ready')
+    const hostile = s.hostile ? await startHostile(ready, helper, next, s.seconds + 120) : undefined
+    if (hostile) children.push(hostile.child)
     const start = nowMicros() + 3e6 // the load generator builds its chunks meanwhile
     const lp: LoadgenParams = {
       ingestUrl: ready.ingestUrl,
@@ -177,9 +210,11 @@ async function run(s: Scenario): Promise<Outcome> {
       startAtMicros: start,
     }
     clients.send({ type: 'window', fromMicros: start + s.warmup * 1e6, toMicros: start + s.seconds * 1e6 })
+    hostile?.start(start)
     const loadgen = helper('loadgen.ts', lp)
     children.push(loadgen)
     const load = await next<LoadgenResult>(loadgen, 'result')
+    const hostileResult = await hostile?.stop()
     clients.send({
       type: 'stop',
       expectFrames: load.measuredRecords - load.deniedInWindow,
@@ -188,7 +223,7 @@ async function run(s: Scenario): Promise<Outcome> {
     relay.send({ type: 'stop' })
     const stats = await next<RelayStats>(relay, 'stats')
     await Promise.all(children.map(exited))
-    return { s, load, clients: c, relay: stats }
+    return { s, load, clients: c, relay: stats, ...(hostileResult ? { hostile: hostileResult } : {}) }
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill()
   }
@@ -338,6 +373,7 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
       return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
     }),
     row('stalled listener', '–', (x) => x.stalledConnected),
+    row('hostile senders (other tap)', '–', (_x, o) => hostileCell(o.hostile)),
   ]
   const all = [cols, ...rows]
   const widths = cols.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
@@ -377,10 +413,27 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
       `- stalled listener changes the healthy one's rate by < 10%: ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
     )
   }
-  if (st)
+  const normal = outs.filter((o) => !o.s.hostile)
+  if (normal.length) {
+    const worst = Math.max(...normal.map((o) => by.get(o.s.key)!.peakRssMB))
     out.push(
-      `- peak RSS < 200 MB with a stalled listener: ${st.peakRssMB.toFixed(0)} MB → ${mark(st.peakRssMB < 200)}`,
+      `- peak RSS < 120 MB in every normal scenario: at most ${worst.toFixed(0)} MB → ${mark(worst < 120)}`,
     )
+  }
+  const h = by.get('hostile-20k')
+  if (h) {
+    const quiet = by.get('fixed-20k')
+    if (quiet) {
+      const change = Math.abs(h.listenerMin - quiet.listenerMin) / quiet.listenerMin
+      out.push(
+        `- hostile senders on another tap change the healthy tap's rate by < 10% (vs 20k/s, 1 listener): ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
+      )
+    }
+    const budget = HOSTILE_BUDGET / 1048576
+    out.push(
+      `- peak RSS under the memory budget with hostile senders: ${h.peakRssMB.toFixed(0)} MB of ${budget.toFixed(0)} MB → ${mark(h.peakRssMB < budget)}`,
+    )
+  }
   return out
 }
 
@@ -403,7 +456,7 @@ function machine(loadBefore: number[], loadAfter: number[], ceil?: { preDecoded:
 const BEGIN = '<!-- bench:begin (generated by npm run bench; edit outside this block) -->'
 const END = '<!-- bench:end -->'
 
-function writeDoc(block: string): void {
+function writeDoc(block: string, begin = BEGIN, end = END): void {
   const file = path.join(here, '..', 'docs', 'benchmarks.md')
   let text: string
   try {
@@ -411,12 +464,12 @@ function writeDoc(block: string): void {
   } catch {
     text = `# Relay benchmarks\n\n${BEGIN}\n${END}\n`
   }
-  const a = text.indexOf(BEGIN)
-  const b = text.indexOf(END)
+  const a = text.indexOf(begin)
+  const b = text.indexOf(end)
   text =
     a >= 0 && b > a
-      ? `${text.slice(0, a + BEGIN.length)}\n${block}\n${text.slice(b)}`
-      : `${text}\n${BEGIN}\n${block}\n${END}\n`
+      ? `${text.slice(0, a + begin.length)}\n${block}\n${text.slice(b)}`
+      : `${text}\n${begin}\n${block}\n${end}\n`
   mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, text)
   console.log(`wrote ${path.relative(process.cwd(), file)}`)
@@ -431,13 +484,32 @@ for (const s of scenarios) {
   console.error(`running ${s.key} (${s.seconds} s) …`)
   outs.push(await run(s))
 }
-const block = [
-  machine(loadBefore, os.loadavg(), ceil),
-  '',
-  table(ceil, outs),
-  '',
-  ...verdicts(ceil, outs),
-].join('\n')
-console.log(block)
-if (profileDir) console.log(`relay CPU profiles in ${profileDir}`)
-if (write) writeDoc(block)
+if (outs.length > 0 || ceil) {
+  const block = [
+    machine(loadBefore, os.loadavg(), ceil),
+    '',
+    table(ceil, outs),
+    '',
+    ...verdicts(ceil, outs),
+  ].join('\n')
+  console.log(block)
+  if (profileDir) console.log(`relay CPU profiles in ${profileDir}`)
+  if (write) writeDoc(block)
+}
+if (!flag('--no-e2e')) {
+  const e2e = await runEndToEnd({
+    quick,
+    only,
+    k8stailMain: path.resolve(
+      args.find((a) => a.startsWith('--k8stail='))?.slice('--k8stail='.length) ??
+        path.join(here, '..', 'cli', 'main.ts'),
+    ),
+    relayNodeFlags: [...productionFlags, ...relayFlags],
+    profileDir,
+    log: (line) => console.error(line),
+  })
+  if (e2e) {
+    console.log(e2e)
+    if (write) writeDoc(e2e, E2E_BEGIN, E2E_END)
+  }
+}

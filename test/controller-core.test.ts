@@ -1,5 +1,6 @@
 import t from 'tap'
 import { verifyTapCredential } from '../api/credential.ts'
+import { KINDS } from '../api/kinds.ts'
 import { FINALIZER_OUTPUT, INGEST_TOKEN_HEADER, LABEL_TAP, type LogTap } from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
 import { setCondition } from '../controller/reconciler/desired/conditions.ts'
@@ -10,7 +11,7 @@ import { sessionVerdict } from '../controller/reconciler/desired/session.ts'
 
 const key = new Uint8Array(32).fill(7)
 const tap = (over: Partial<LogTap['spec']> = {}): LogTap => ({
-  apiVersion: 'logsocket.dev/v1alpha1',
+  apiVersion: KINDS.LogTap.apiVersion,
   kind: 'LogTap',
   metadata: {
     name: 'checkout',
@@ -28,7 +29,7 @@ const tap = (over: Partial<LogTap['spec']> = {}): LogTap => ({
   },
 })
 const flow = (spec: Record<string, unknown> | undefined, rv = '5'): KObject => ({
-  apiVersion: 'logging.banzaicloud.io/v1beta1',
+  apiVersion: KINDS.Flow.apiVersion,
   kind: 'Flow',
   metadata: { name: 'checkout', namespace: 'shop', resourceVersion: rv },
   spec,

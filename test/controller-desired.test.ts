@@ -1,13 +1,9 @@
 // desired() decides every step; these tables pin the ordering invariant and the conditions.
 import t from 'tap'
-import { FINALIZER_OUTPUT, FINALIZER_TAP, type LogTap } from '../api/logtap.ts'
+import { KINDS } from '../api/kinds.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP, type FlowKind, type LogTap } from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
-import {
-  type Action,
-  type DesiredConfig,
-  desired,
-  type Observed,
-} from '../controller/reconciler/desired/desired.ts'
+import { type DesiredConfig, desired, type Observed } from '../controller/reconciler/desired/desired.ts'
 import { desiredOutput } from '../controller/reconciler/desired/output.ts'
 
 const cfg: DesiredConfig = {
@@ -21,7 +17,7 @@ const NOW = Date.parse('2026-01-01T00:10:00Z')
 
 function mkTap(over: Partial<LogTap['spec']> = {}, meta: Partial<LogTap['metadata']> = {}): LogTap {
   return {
-    apiVersion: 'logsocket.dev/v1alpha1',
+    apiVersion: KINDS.LogTap.apiVersion,
     kind: 'LogTap',
     metadata: {
       name: 't',
@@ -38,11 +34,11 @@ function mkTap(over: Partial<LogTap['spec']> = {}, meta: Partial<LogTap['metadat
 function mkFlow(
   name: string,
   spec: Record<string, unknown>,
-  kind = 'Flow',
+  kind: FlowKind = 'Flow',
   meta: Partial<KObject['metadata']> = {},
 ): KObject {
   return {
-    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    apiVersion: KINDS[kind].apiVersion,
     kind,
     metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: '1', ...meta },
     spec,
@@ -60,14 +56,16 @@ const obs = (o: Partial<Observed>): Observed => ({
   now: NOW,
   ...o,
 })
-const types = (a: Action[]) => a.map((x) => x.type)
+const types = (a: readonly { type: string }[]) => a.map((x) => x.type)
+const stages = (d: ReturnType<typeof desired>) => d.plan.map(types)
 const cond = (d: ReturnType<typeof desired>, type: string) =>
   d.status?.conditions.find((c) => c.type === type)
 
 t.test('new inject tap: finalizer, then Output, then ref — in that order', async (t) => {
   const tap = mkTap({}, { finalizers: [] })
   const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-  t.same(types(d.actions), ['AddTapFinalizer', 'ApplyOutput', 'Attach'])
+  t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplyOutput', 'Attach'])
+  t.same(stages(d), [['AddTapFinalizer', 'ApplyOutput'], ['Attach']], 'finalizer and Output together')
   t.equal(cond(d, 'Ready')?.status, 'True')
   t.equal(d.status?.outputName, 'logtap-t')
   t.equal(d.status?.streamPath, '/taps/ns/t')
@@ -81,7 +79,7 @@ t.test('converged tap: no actions, status unchanged on re-evaluation', async (t)
     flows: [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })],
   })
   const d1 = desired(o, cfg)
-  t.same(d1.actions, [])
+  t.same(d1.plan.flat(), [])
   tap.status = d1.status
   const d2 = desired({ ...o, now: NOW + 60_000 }, cfg)
   t.same(d2.status, d1.status, 'lastTransitionTime kept')
@@ -91,7 +89,7 @@ t.test('deleting tap: ref removed, then Output released and deleted, then tap fi
   const tap = mkTap({}, { deletionTimestamp: '2026-01-01T00:09:00Z' })
   const out = ourOutput(tap)
   const flows = [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })]
-  t.same(types(desired(obs({ tap, outputs: [out], flows }), cfg).actions), [
+  t.same(types(desired(obs({ tap, outputs: [out], flows }), cfg).plan.flat()), [
     'Detach',
     'ReleaseOutput',
     'DeleteOutput',
@@ -99,13 +97,15 @@ t.test('deleting tap: ref removed, then Output released and deleted, then tap fi
   const released = { ...out, metadata: { ...out.metadata, finalizers: [], deletionTimestamp: 'x' } }
   t.same(
     types(
-      desired(obs({ tap, outputs: [released], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-        .actions,
+      desired(
+        obs({ tap, outputs: [released], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }),
+        cfg,
+      ).plan.flat(),
     ),
     [],
     'waits for the Output to vanish',
   )
-  t.same(types(desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg).actions), [
+  t.same(types(desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg).plan.flat()), [
     'RemoveTapFinalizer',
   ])
 })
@@ -114,26 +114,26 @@ t.test('mirror: flow copy created after the Output; deleted before the Output is
   const tap = mkTap({ mode: 'mirror' })
   const src = mkFlow('f', { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['es'] })
   const d = desired(obs({ tap, flows: [src] }), cfg)
-  t.same(types(d.actions), ['ApplyOutput', 'ApplyMirrorFlow'])
+  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplyMirrorFlow'])
   t.equal(d.status?.mirrorFlowName, 'logtap-t')
-  const mirror = (d.actions[1] as { object: KObject }).object
+  const mirror = (d.plan.flat()[1] as { object: KObject }).object
   t.same(mirror.spec, { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['logtap-t'] })
   t.same(src.spec?.['localOutputRefs'], ['es'], "the user's flow is not touched")
 
   const gone = mkTap({ mode: 'mirror' }, { deletionTimestamp: 'x' })
   const m = { ...mirror, metadata: { ...mirror.metadata, uid: 'm1' } }
   t.same(
-    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, m] }), cfg).actions),
+    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, m] }), cfg).plan.flat()),
     ['DeleteMirrorFlow'],
     'Output kept while the mirror exists',
   )
   const mDeleting = { ...m, metadata: { ...m.metadata, deletionTimestamp: 'x' } }
   t.same(
-    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, mDeleting] }), cfg).actions),
+    types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src, mDeleting] }), cfg).plan.flat()),
     [],
     'still waiting while it is being deleted',
   )
-  t.same(types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src] }), cfg).actions), [
+  t.same(types(desired(obs({ tap: gone, outputs: [ourOutput(tap)], flows: [src] }), cfg).plan.flat()), [
     'ReleaseOutput',
     'DeleteOutput',
   ])
@@ -148,14 +148,14 @@ t.test('tap object gone (finalizer force-removed): orphans torn down in the safe
     }),
     cfg,
   )
-  t.same(types(d.actions), ['Detach', 'ReleaseOutput'])
+  t.same(types(d.plan.flat()), ['Detach', 'ReleaseOutput'])
   t.equal(d.status, undefined)
 })
 
 t.test('flow not found: nothing created, clear condition with a kind hint', async (t) => {
   const tap = mkTap()
   const d = desired(obs({ tap, flows: [mkFlow('f', {}, 'ClusterFlow')] }), cfg)
-  t.same(types(d.actions), [])
+  t.same(types(d.plan.flat()), [])
   t.match(cond(d, 'FlowFound'), {
     status: 'False',
     reason: 'FlowNotFound',
@@ -172,7 +172,7 @@ t.test('name collision with an object that is not ours: never adopted', async (t
     spec: {},
   }
   const d = desired(obs({ tap, outputs: [foreign], flows: [mkFlow('f', {})] }), cfg)
-  t.same(types(d.actions), [])
+  t.same(types(d.plan.flat()), [])
   t.match(cond(d, 'OutputReady'), { status: 'False', reason: 'NameConflict' })
   t.match(cond(d, 'Attached'), { status: 'False' })
 })
@@ -181,7 +181,7 @@ t.test('ClusterFlow tap outside every control namespace', async (t) => {
   const tap = mkTap({ flow: { kind: 'ClusterFlow', name: 'f' } })
   const logging: KObject = { kind: 'Logging', metadata: { name: 'l' }, spec: { controlNamespace: 'logging' } }
   const d = desired(obs({ tap, flows: [mkFlow('f', {}, 'ClusterFlow')], loggings: [logging] }), cfg)
-  t.same(types(d.actions), [])
+  t.same(types(d.plan.flat()), [])
   t.match(cond(d, 'FlowFound'), { status: 'False', reason: 'WrongNamespace', message: /logging/ })
   const ok = desired(
     obs({
@@ -191,9 +191,9 @@ t.test('ClusterFlow tap outside every control namespace', async (t) => {
     }),
     cfg,
   )
-  t.same(types(ok.actions), ['ApplyOutput', 'Attach'])
-  t.equal((ok.actions[0] as { object: KObject }).object.kind, 'ClusterOutput')
-  t.match(ok.actions[1], { field: 'globalOutputRefs' })
+  t.same(types(ok.plan.flat()), ['ApplyOutput', 'Attach'])
+  t.equal((ok.plan.flat()[0] as { object: KObject }).object.kind, 'ClusterOutput')
+  t.match(ok.plan.flat()[1], { field: 'globalOutputRefs' })
 })
 
 t.test(
@@ -205,7 +205,7 @@ t.test(
       obs({ tap, outputs: [out], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
       cfg,
     )
-    t.same(types(d.actions), ['Detach', 'ReleaseOutput'])
+    t.same(types(d.plan.flat()), ['Detach', 'ReleaseOutput'])
     t.match(cond(d, 'OutputReady'), { reason: 'OutputDeleting' })
   },
 )
@@ -217,7 +217,7 @@ t.test('previous incarnation of the same tap name is torn down before the new Ou
     obs({ tap, outputs: [old], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
     cfg,
   )
-  t.same(types(d.actions), ['Detach', 'ReleaseOutput', 'DeleteOutput'])
+  t.same(types(d.plan.flat()), ['Detach', 'ReleaseOutput', 'DeleteOutput'])
   t.match(cond(d, 'OutputReady'), { reason: 'PreviousOutputTerminating' })
 })
 
@@ -226,9 +226,9 @@ t.test('spec drift of our Output is re-applied; a ref removed by hand is restore
   const drifted = ourOutput(tap)
   drifted.spec = { http: { endpoint: 'http://elsewhere' } }
   const d = desired(obs({ tap, outputs: [drifted], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-  t.same(types(d.actions), ['ApplyOutput', 'Attach'])
+  t.same(types(d.plan.flat()), ['ApplyOutput', 'Attach'])
   t.equal(
-    (d.actions[0] as { existingUid?: string }).existingUid,
+    (d.plan.flat()[0] as { existingUid?: string }).existingUid,
     'out-uid',
     'update pinned to the existing uid',
   )
@@ -241,20 +241,20 @@ t.test('session tap: expired Lease deletes the tap; a live one schedules the nex
     obs({ tap, lease, outputs: [ourOutput(tap)], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
     cfg,
   )
-  t.same(live.actions, [])
+  t.same(live.plan.flat(), [])
   t.equal(live.requeueAfterMs, 8000)
   const dead = desired(obs({ tap, lease, now: NOW + 9000 }), cfg)
-  t.same(types(dead.actions), ['DeleteTap'])
+  t.same(types(dead.plan.flat()), ['DeleteTap'])
 })
 
 t.test('mirror of a flow with a custom flowLabel is refused', async (t) => {
   const tap = mkTap({ mode: 'mirror' })
   const d = desired(obs({ tap, flows: [mkFlow('f', { flowLabel: '@x' })] }), cfg)
-  t.same(types(d.actions), ['ApplyOutput'])
+  t.same(types(d.plan.flat()), ['ApplyOutput'])
   t.match(cond(d, 'Attached'), { status: 'False', reason: 'MirrorUnsupported' })
 })
 
 t.test('output finalizer is part of the created Output', async (t) => {
   const d = desired(obs({ tap: mkTap(), flows: [mkFlow('f', {})] }), cfg)
-  t.same((d.actions[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
+  t.same((d.plan.flat()[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
 })

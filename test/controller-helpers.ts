@@ -8,7 +8,9 @@ import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { parse } from 'yaml'
+import { KINDS, type NamespacedKindName, resourceOf } from '../api/kinds.ts'
 import type { LogTap } from '../api/logtap.ts'
+import { SharedInformers } from '../controller/kube/informers.ts'
 import type { KObject } from '../controller/kube/objects.ts'
 import {
   type ControllerOptions,
@@ -17,8 +19,6 @@ import {
 } from '../controller/reconciler/controller.ts'
 import type { TestCluster } from '../local-cluster/cluster.ts'
 
-export const LOGGING = { group: 'logging.banzaicloud.io', version: 'v1beta1' }
-export const TAPS = { group: 'logsocket.dev', version: 'v1alpha1', plural: 'logtaps' }
 export const INGEST_KEY = new Uint8Array(32).fill(3)
 const rulesFile = path.resolve(
   import.meta.dirname,
@@ -71,21 +71,36 @@ export function controllerKubeConfig(c: TestCluster): Promise<KubeConfig> {
   return saConfig
 }
 
+// A controller watching only `namespace`, with informers of its own (as one program has);
+// stop() stops both.
 export async function runController(
   c: TestCluster,
   namespace: string,
   extra: Partial<ControllerOptions> = {},
 ): Promise<RunningController> {
-  return startController({
-    kc: await controllerKubeConfig(c),
-    logger: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+  const kc = await controllerKubeConfig(c)
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' })
+  const informers = new SharedInformers(kc, { namespace, log: logger })
+  const ctl = await startController({
+    kc,
+    informers,
+    logger,
     registry: new Registry(),
     ingestBaseUrl: 'http://log-socket.log-socket.svc:10000',
     ingestKey: INGEST_KEY,
     leaderElection: false,
-    namespace,
     ...extra,
+  }).catch(async (err) => {
+    await informers.stop()
+    throw err
   })
+  return {
+    ...ctl,
+    stop: async () => {
+      await ctl.stop()
+      await informers.stop()
+    },
+  }
 }
 
 export class Objects {
@@ -95,28 +110,28 @@ export class Objects {
     this.custom = kc.makeApiClient(CustomObjectsApi)
     this.ns = ns
   }
-  private plural(kind: string) {
-    return kind === 'LogTap' ? TAPS : { ...LOGGING, plural: `${kind.toLowerCase()}s` }
-  }
   async create(
-    kind: string,
+    kind: NamespacedKindName,
     name: string,
     spec: Record<string, unknown>,
     meta: Record<string, unknown> = {},
   ): Promise<KObject> {
-    const p = this.plural(kind)
     const body = {
-      apiVersion: `${p.group}/${p.version}`,
+      apiVersion: KINDS[kind].apiVersion,
       kind,
       metadata: { name, namespace: this.ns, ...meta },
       spec,
     }
-    return (await this.custom.createNamespacedCustomObject({ ...p, namespace: this.ns, body })) as KObject
+    return (await this.custom.createNamespacedCustomObject({
+      ...resourceOf(kind),
+      namespace: this.ns,
+      body,
+    })) as KObject
   }
-  async get(kind: string, name: string): Promise<KObject | undefined> {
+  async get(kind: NamespacedKindName, name: string): Promise<KObject | undefined> {
     try {
       return (await this.custom.getNamespacedCustomObject({
-        ...this.plural(kind),
+        ...resourceOf(kind),
         namespace: this.ns,
         name,
       })) as KObject
@@ -128,9 +143,9 @@ export class Objects {
   async tap(name: string): Promise<LogTap | undefined> {
     return (await this.get('LogTap', name)) as LogTap | undefined
   }
-  async delete(kind: string, name: string, propagationPolicy?: string): Promise<void> {
+  async delete(kind: NamespacedKindName, name: string, propagationPolicy?: string): Promise<void> {
     await this.custom.deleteNamespacedCustomObject({
-      ...this.plural(kind),
+      ...resourceOf(kind),
       namespace: this.ns,
       name,
       propagationPolicy,
@@ -148,6 +163,7 @@ export class Objects {
 
 // Checks, at the resourceVersion of every watch event on flows and outputs in `ns`, that no flow
 // references an output that does not exist (consistent snapshot: exact-revision lists).
+const WATCHED_KINDS = ['Flow', 'ClusterFlow', 'Output', 'ClusterOutput'] as const
 export class InvariantWatcher {
   readonly violations: string[] = []
   checks = 0
@@ -163,8 +179,9 @@ export class InvariantWatcher {
   }
   async start(): Promise<void> {
     const w = new Watch(this.kc)
-    for (const plural of ['flows', 'clusterflows', 'outputs', 'clusteroutputs']) {
-      const path = `/apis/${LOGGING.group}/${LOGGING.version}/namespaces/${this.ns}/${plural}`
+    for (const kind of WATCHED_KINDS) {
+      const { group, version, plural } = resourceOf(kind)
+      const path = `/apis/${group}/${version}/namespaces/${this.ns}/${plural}`
       this.aborts.push(
         await w.watch(
           path,
@@ -180,20 +197,17 @@ export class InvariantWatcher {
     await this.checkAt(undefined)
   }
   async checkAt(rv: string | undefined): Promise<void> {
-    const list = async (plural: string) =>
+    const list = async (kind: (typeof WATCHED_KINDS)[number]) =>
       (
         (await this.custom.listNamespacedCustomObject({
-          ...LOGGING,
-          plural,
+          ...resourceOf(kind),
           namespace: this.ns,
           resourceVersion: rv,
           resourceVersionMatch: rv ? 'Exact' : undefined,
         })) as { items: KObject[] }
       ).items
     try {
-      const [flows, cflows, outs, couts] = await Promise.all(
-        ['flows', 'clusterflows', 'outputs', 'clusteroutputs'].map(list),
-      )
+      const [flows, cflows, outs, couts] = await Promise.all(WATCHED_KINDS.map(list))
       const outputs = new Set((outs ?? []).map((o) => o.metadata.name))
       const clusterOutputs = new Set((couts ?? []).map((o) => o.metadata.name))
       for (const f of flows ?? []) {

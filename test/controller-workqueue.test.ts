@@ -1,5 +1,6 @@
 import t from 'tap'
-import { type Timers, WorkQueue } from '../controller/kube/workqueue.ts'
+import type { Timers } from '../controller/kube/timers.ts'
+import { WorkQueue } from '../controller/kube/workqueue.ts'
 
 // A fake clock: timers fire only when the test advances time.
 class FakeTimers implements Timers {

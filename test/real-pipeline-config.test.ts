@@ -1,7 +1,7 @@
 // The pure parts of the real-pipeline harness: finding blocks in rendered configurations and
 // building what fluentd and syslog-ng run. Above all, that nothing the harness runs can send
 // anywhere but loopback or the test host. (What the real operator renders is tested against it
-// in real-pipeline-operator/-fluentd/-syslog-ng.test.ts.)
+// in real-pipeline-operator/-fluentd/-syslog-ng.cluster.test.ts.)
 import t from 'tap'
 import { harnessConfig } from '../local-cluster/real-pipeline/fluentd.ts'
 import {

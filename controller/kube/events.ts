@@ -5,15 +5,15 @@ import { randomBytes } from 'node:crypto'
 import { CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type pino from 'pino'
 import type { ObjectMeta } from '../../api/logtap.ts'
-import { errorText } from './client.ts'
+import { errorText } from './api-errors.ts'
 
-export interface EventTarget {
+interface EventTarget {
   apiVersion?: string
   kind?: string
   metadata: ObjectMeta
 }
 
-export type EventType = 'Normal' | 'Warning'
+type EventType = 'Normal' | 'Warning'
 
 const WINDOW_MS = 10 * 60_000
 const MAX_TRACKED = 2000

@@ -1,71 +1,109 @@
-// Informers that keep going. client-node's ListWatch stops for good on any error other than a
-// watch timeout or 410 (and its start() resolves even when the first list failed), so this
-// wrapper tracks "synced" itself and restarts a failed informer with backoff (1 s → 30 s).
-import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node'
+// Shared informers: one list+watch per resource for the whole process, however many parts of it
+// (the controller's watches, the relay's tap directory) want to hear about that resource. Each
+// part registers its handlers with on() and reads the one cache.
+//
+// They keep going: client-node's ListWatch stops for good on any error other than a watch timeout
+// or 410 (and its start() resolves even when the first list failed), so a SharedInformer tracks
+// "synced" itself and restarts a failed ListWatch with backoff (1 s → 30 s).
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  ListWatch,
+  Watch,
+} from '@kubernetes/client-node'
 import type pino from 'pino'
+import type { KindInfo } from '../../api/kinds.ts'
 import type { KObject } from './objects.ts'
-import { realTimers, type Timers } from './workqueue.ts'
+import { realTimers, type Timers } from './timers.ts'
 
-export type InformerEvent = 'add' | 'update' | 'delete'
+type InformerEvent = 'add' | 'update' | 'delete'
+export type InformerHandler = (event: InformerEvent, obj: KObject) => void
 
-export interface InformerSpec {
-  name: string // for logs, e.g. "Output"
-  kind: string // set on every cached object (list items may lack it)
-  path: string // watch path, e.g. /apis/logging.banzaicloud.io/v1beta1/outputs
+// How an informer lists and watches; `namespace` limits a namespaced kind to one namespace.
+interface ListWatchSource {
+  path: string
   list: () => Promise<{ items: KObject[]; metadata?: { resourceVersion?: string } }>
-  labelSelector?: string
 }
 
-export class Informer {
-  private lw: ListWatch<KubernetesObject>
+function listWatchSource(custom: CustomObjectsApi, kind: KindInfo, namespace?: string): ListWatchSource {
+  const { group, version, plural } = kind
+  if (namespace && kind.scope === 'Namespaced') {
+    return {
+      path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+      list: async () =>
+        (await custom.listNamespacedCustomObject({ group, version, namespace, plural })) as never,
+    }
+  }
+  return {
+    path: `/apis/${group}/${version}/${plural}`,
+    list: async () => (await custom.listClusterCustomObject({ group, version, plural })) as never,
+  }
+}
+
+export class SharedInformer {
+  private readonly lw: ListWatch<KubernetesObject>
+  private readonly handlers = new Set<InformerHandler>()
   private isSynced = false
+  private started = false
   private stopped = false
   private failures = 0
   private restartTimer: unknown
   private errorDuringStart = false
-  private firstSync: { promise: Promise<void>; resolve: () => void }
+  private readonly firstSync: { promise: Promise<void>; resolve: () => void }
   private readonly log: pino.Logger
   private readonly timers: Timers
-  private readonly name: string
+  private readonly kind: string
 
-  constructor(
-    kc: KubeConfig,
-    spec: InformerSpec,
-    onEvent: (ev: InformerEvent, obj: KObject) => void,
-    log: pino.Logger,
-    timers: Timers = realTimers,
-  ) {
-    this.log = log
-    this.timers = timers
-    this.name = spec.name
+  constructor(kc: KubeConfig, kind: KindInfo, o: { namespace?: string; log: pino.Logger; timers?: Timers }) {
+    this.log = o.log
+    this.timers = o.timers ?? realTimers
+    this.kind = kind.kind
     let resolve = () => {}
     this.firstSync = { promise: new Promise<void>((r) => (resolve = r)), resolve }
-    const kind = spec.kind
-    const listFn = async () => {
-      const r = await spec.list()
-      for (const o of r.items) o.kind ??= kind
+    const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace)
+    // List items may lack kind; every cached object carries it.
+    const list = async () => {
+      const r = await source.list()
+      for (const item of r.items) item.kind ??= this.kind
       return r as never
     }
-    this.lw = new ListWatch(spec.path, new Watch(kc), listFn, false, spec.labelSelector)
-    const withKind = (ev: InformerEvent) => (obj: KubernetesObject) => {
-      const o = obj as unknown as KObject
-      o.kind ??= kind
-      onEvent(ev, o)
+    this.lw = new ListWatch(source.path, new Watch(kc), list, false)
+    for (const event of ['add', 'update', 'delete'] as const) {
+      this.lw.on(event, (obj: KubernetesObject) => this.dispatch(event, obj as unknown as KObject))
     }
-    this.lw.on('add', withKind('add'))
-    this.lw.on('update', withKind('update'))
-    this.lw.on('delete', withKind('delete'))
     this.lw.on('error', (err: unknown) => {
       this.errorDuringStart = true
       this.scheduleRestart(err)
     })
   }
 
+  // A handler hears the events after it is registered: one registered before start() sees every
+  // object as an `add` when the first list arrives.
+  on(handler: InformerHandler): void {
+    this.handlers.add(handler)
+  }
+
+  off(handler: InformerHandler): void {
+    this.handlers.delete(handler)
+  }
+
+  private dispatch(event: InformerEvent, obj: KObject): void {
+    obj.kind ??= this.kind
+    for (const h of this.handlers) {
+      try {
+        h(event, obj)
+      } catch (err) {
+        this.log.error({ informer: this.kind, err: String(err) }, 'Informer handler failed')
+      }
+    }
+  }
+
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return
     const delay = Math.min(30_000, 1000 * 2 ** this.failures)
     this.failures++
-    this.log.warn({ informer: this.name, err: String(err), retryInMs: delay }, 'Informer failed; restarting')
+    this.log.warn({ informer: this.kind, err: String(err), retryInMs: delay }, 'Informer failed; restarting')
     this.timers.clearTimeout(this.restartTimer)
     this.restartTimer = this.timers.setTimeout(() => void this.run(), delay)
   }
@@ -89,10 +127,14 @@ export class Informer {
     }
   }
 
-  // Resolves once the first list has succeeded (possibly after restarts).
-  async start(): Promise<void> {
-    void this.run()
-    await this.firstSync.promise
+  // Starts the list+watch on the first call; every call resolves once the first list has
+  // succeeded (possibly after restarts).
+  start(): Promise<void> {
+    if (!this.started) {
+      this.started = true
+      void this.run()
+    }
+    return this.firstSync.promise
   }
 
   synced(): boolean {
@@ -112,5 +154,31 @@ export class Informer {
     this.timers.clearTimeout(this.restartTimer)
     this.firstSync.resolve()
     await this.lw.stop()
+  }
+}
+
+// The process's informers, one per kind, made on first request. `namespace` scopes every
+// namespaced kind to that namespace (cluster-scoped kinds are always watched whole).
+export class SharedInformers {
+  private readonly informers = new Map<string, SharedInformer>()
+  private readonly kc: KubeConfig
+  private readonly o: { namespace?: string; log: pino.Logger }
+
+  constructor(kc: KubeConfig, o: { namespace?: string; log: pino.Logger }) {
+    this.kc = kc
+    this.o = o
+  }
+
+  for(kind: KindInfo): SharedInformer {
+    let informer = this.informers.get(kind.kind)
+    if (!informer) {
+      informer = new SharedInformer(this.kc, kind, this.o)
+      this.informers.set(kind.kind, informer)
+    }
+    return informer
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.informers.values()].map((i) => i.stop()))
   }
 }

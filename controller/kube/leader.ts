@@ -4,10 +4,10 @@
 // renew within the renew deadline stops leading before anyone else may start.
 import type { CustomObjectsApi } from '@kubernetes/client-node'
 import type pino from 'pino'
-import { errorText, isConflict, isNotFound } from './client.ts'
-import { realTimers, type Timers } from './workqueue.ts'
+import { errorText, isConflict, isNotFound } from './api-errors.ts'
+import { realTimers, type Timers } from './timers.ts'
 
-export interface LeaderOptions {
+interface LeaderOptions {
   namespace: string
   name: string
   identity: string
@@ -16,7 +16,7 @@ export interface LeaderOptions {
   retryPeriodMs: number
 }
 
-export interface LeaderCallbacks {
+interface LeaderCallbacks {
   onStartedLeading(): Promise<void> | void
   onStoppedLeading(): Promise<void> | void
 }

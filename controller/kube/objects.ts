@@ -1,6 +1,6 @@
 // Plain shapes of the Kubernetes objects the controller reads and writes. The core works on these
 // (JSON as the API server returns it), never on client library classes.
-import type { ObjectMeta, OwnerReference } from '../../api/logtap.ts'
+import type { FlowKind, ObjectMeta, OutputKind } from '../../api/logtap.ts'
 
 export interface KObject {
   apiVersion?: string
@@ -10,15 +10,9 @@ export interface KObject {
   status?: Record<string, unknown>
 }
 
-export const LOGGING_GROUP = 'logging.banzaicloud.io'
-export const LOGGING_API_VERSION = `${LOGGING_GROUP}/v1beta1`
-
-export type OutputKind = 'Output' | 'ClusterOutput'
-export type FlowKindName = 'Flow' | 'ClusterFlow'
-
 // A namespaced object reference; uid pins one incarnation of the object.
 export interface ObjRef {
-  kind: OutputKind | FlowKindName
+  kind: OutputKind | FlowKind
   namespace: string
   name: string
   uid?: string
@@ -45,12 +39,11 @@ export function hasFinalizer(o: { metadata: ObjectMeta }, f: string): boolean {
   return (o.metadata.finalizers ?? []).includes(f)
 }
 
-// The controlling LogTap owner reference of an object, if any.
-export function tapOwner(o: KObject, group: string): OwnerReference | undefined {
-  return (o.metadata.ownerReferences ?? []).find(
-    (r) => r.kind === 'LogTap' && r.apiVersion.startsWith(`${group}/`) && r.controller === true,
-  )
-}
+// A JSON patch operation (RFC 6902), as the controller sends them: `test` guards, then edits.
+export type JsonPatchOp =
+  | { op: 'test'; path: string; value: unknown }
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
 
 export function toMillis(t: string | Date | undefined | null): number | undefined {
   if (t === undefined || t === null) return undefined

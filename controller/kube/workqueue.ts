@@ -2,28 +2,13 @@
 // processed is never handed out again until it is done (re-adds mark it dirty and it runs once
 // more afterwards), failures retry with per-key exponential backoff that success resets, and
 // requeueAfter is a timer. Clock and timers are injected so tests run on a fake clock.
-
-export interface Timers {
-  now(): number
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
-
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms)
-    t.unref?.()
-    return t
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-}
+import { realTimers, type Timers } from './timers.ts'
 
 export interface Result {
   requeueAfterMs?: number
 }
 
-export interface WorkQueueOptions {
+interface WorkQueueOptions {
   handler: (key: string) => Promise<Result | undefined>
   concurrency?: number
   baseDelayMs?: number

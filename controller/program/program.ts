@@ -3,6 +3,8 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { KINDS } from '../../api/kinds.ts'
+import { SharedInformers } from '../kube/informers.ts'
 import { type RunningController, startController } from '../reconciler/controller.ts'
 import { k8sAuth } from '../relay/kube/auth.ts'
 import { k8sTapDirectory } from '../relay/kube/logtap-directory.ts'
@@ -18,7 +20,7 @@ export interface Program {
   stop(): Promise<void>
 }
 
-export type ProgramConfig = Pick<
+type ProgramConfig = Pick<
   Config,
   | 'host'
   | 'ingestPort'
@@ -29,33 +31,48 @@ export type ProgramConfig = Pick<
   | 'leaderElect'
   | 'namespace'
   | 'identity'
->
+> &
+  Partial<Pick<Config, 'memoryBudget'>>
 
 export async function startProgram(
   cfg: ProgramConfig,
   kc: KubeConfig,
   logger: Logger,
-  // watchNamespace: reconcile only that namespace's LogTaps (tests sharing one cluster; default all).
+  // watchNamespace: watch and reconcile only that namespace's LogTaps, flows and outputs (tests
+  // sharing one cluster; default all namespaces).
   extra: { limits?: Partial<RelayLimits>; sweepIntervalMs?: number; watchNamespace?: string } = {},
 ): Promise<Program> {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'log_socket_' })
   const relayLog = logger.child({ component: 'relay' })
-  const taps = k8sTapDirectory(kc, { logger: relayLog })
-  const status = k8sStatusWriter(kc, { logger: relayLog })
-  const controller = await startController({
-    kc,
-    logger: logger.child({ component: 'controller' }),
-    registry,
-    ingestBaseUrl: cfg.ingestBaseUrl,
-    ingestKey: cfg.ingestKey,
-    leaderElection: cfg.leaderElect ? { namespace: cfg.namespace, identity: cfg.identity } : false,
-    ...(extra.sweepIntervalMs ? { sweepIntervalMs: extra.sweepIntervalMs } : {}),
+  // One informer per resource for the whole process: the controller and the relay share the
+  // LogTap one, and both see only `watchNamespace` when it is set.
+  const informers = new SharedInformers(kc, {
+    log: logger.child({ component: 'informers' }),
     ...(extra.watchNamespace ? { namespace: extra.watchNamespace } : {}),
   })
+  const taps = k8sTapDirectory(informers.for(KINDS.LogTap))
+  const status = k8sStatusWriter(kc, { logger: relayLog })
+  let controller: RunningController
+  try {
+    controller = await startController({
+      kc,
+      informers,
+      logger: logger.child({ component: 'controller' }),
+      registry,
+      ingestBaseUrl: cfg.ingestBaseUrl,
+      ingestKey: cfg.ingestKey,
+      leaderElection: cfg.leaderElect ? { namespace: cfg.namespace, identity: cfg.identity } : false,
+      ...(extra.sweepIntervalMs ? { sweepIntervalMs: extra.sweepIntervalMs } : {}),
+    })
+  } catch (err) {
+    taps.close()
+    await status.stop()
+    await informers.stop()
+    throw err
+  }
   let relay: RunningRelay
   try {
-    await taps.start()
     relay = await startRelay({
       logger: relayLog,
       registry,
@@ -68,12 +85,14 @@ export async function startProgram(
       ingestPort: cfg.ingestPort,
       streamPort: cfg.streamPort,
       opsPort: cfg.opsPort,
+      ...(cfg.memoryBudget ? { memoryBudget: cfg.memoryBudget } : {}),
       ...(extra.limits ? { limits: extra.limits } : {}),
     })
   } catch (err) {
-    taps.stop()
+    taps.close()
     await status.stop()
     await controller.stop()
+    await informers.stop()
     throw err
   }
   let stopping: Promise<void> | undefined
@@ -87,8 +106,9 @@ export async function startProgram(
         await relay.close()
         await status.flush()
         await status.stop()
-        taps.stop()
+        taps.close()
         await controller.stop()
+        await informers.stop()
       })()
       return stopping
     },

@@ -1,24 +1,29 @@
-// The LogTap controller: informers feed a work queue of LogTap keys; while this replica leads,
-// workers reconcile them and a periodic sweep repairs drift.
+// The LogTap controller: the shared informers feed a work queue of LogTap keys; while this
+// replica leads, workers reconcile them and a periodic sweep repairs drift.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import type pino from 'pino'
 import type { Registry } from 'prom-client'
-import { GROUP, PLURAL, VERSION } from '../../api/logtap.ts'
-import { Api, errorText, isNotFound } from '../kube/client.ts'
+import { errorText, isNotFound } from '../kube/api-errors.ts'
 import { EventRecorder } from '../kube/events.ts'
-import { Informer, type InformerSpec } from '../kube/informers.ts'
+import type { InformerHandler, SharedInformers } from '../kube/informers.ts'
 import { LeaderElector } from '../kube/leader.ts'
-import { type KObject, LOGGING_GROUP } from '../kube/objects.ts'
+import { ObjectClient } from '../kube/object-client.ts'
+import type { KObject } from '../kube/objects.ts'
 import { WorkQueue } from '../kube/workqueue.ts'
-import type { Action, DesiredConfig } from './desired/desired.ts'
-import { keyOf, tapObjectName } from './desired/naming.ts'
+import type { DesiredConfig } from './desired/desired.ts'
+import { keyOfObject } from './desired/naming.ts'
+import type { Action } from './desired/plan.ts'
 import type { LeaseInfo } from './desired/session.ts'
 import { controllerMetrics } from './metrics.ts'
-import { type Caches, reconcile } from './reconcile.ts'
+import { reconcile } from './reconcile.ts'
 import { sweep } from './sweep.ts'
+import { affectedTaps, cachesFrom, WATCHED } from './watches.ts'
 
 export interface ControllerOptions {
   kc: KubeConfig
+  // The process's informers (their namespace scope is the controller's); the controller adds its
+  // handlers and starts the ones it needs, the caller stops them after the controller.
+  informers: SharedInformers
   logger: pino.Logger
   registry: Registry
   ingestBaseUrl: string // e.g. http://log-socket.log-socket.svc:10000
@@ -36,7 +41,6 @@ export interface ControllerOptions {
   sessionGraceMs?: number // for a session tap's Lease to appear; default 30 s
   leaseGraceMs?: number // past a session Lease's expiry before the tap is deleted; default 3 s
   concurrency?: number // parallel reconciles of different keys; default 4
-  namespace?: string // watch and reconcile only this namespace (default: all namespaces)
   // Test hook: runs before each reconcile step; throwing simulates a crash between steps.
   beforeAction?: (key: string, action: Action) => void | Promise<void>
 }
@@ -47,39 +51,12 @@ export interface RunningController {
   isLeader(): boolean
 }
 
-export const LEADER_LEASE_NAME = 'log-socket-controller'
-
-function informerSpecs(custom: CustomObjectsApi, namespace?: string): Record<keyof Caches, InformerSpec> {
-  const cluster = (group: string, version: string, plural: string, kind: string): InformerSpec => ({
-    name: kind,
-    kind,
-    path: `/apis/${group}/${version}/${plural}`,
-    list: async () => (await custom.listClusterCustomObject({ group, version, plural })) as never,
-  })
-  const scoped = (group: string, version: string, plural: string, kind: string): InformerSpec =>
-    namespace
-      ? {
-          name: kind,
-          kind,
-          path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
-          list: async () =>
-            (await custom.listNamespacedCustomObject({ group, version, namespace, plural })) as never,
-        }
-      : cluster(group, version, plural, kind)
-  return {
-    taps: scoped(GROUP, VERSION, PLURAL, 'LogTap'),
-    outputs: scoped(LOGGING_GROUP, 'v1beta1', 'outputs', 'Output'),
-    clusterOutputs: scoped(LOGGING_GROUP, 'v1beta1', 'clusteroutputs', 'ClusterOutput'),
-    flows: scoped(LOGGING_GROUP, 'v1beta1', 'flows', 'Flow'),
-    clusterFlows: scoped(LOGGING_GROUP, 'v1beta1', 'clusterflows', 'ClusterFlow'),
-    loggings: cluster(LOGGING_GROUP, 'v1beta1', 'loggings', 'Logging'), // cluster-scoped
-  }
-}
+const LEADER_LEASE_NAME = 'log-socket-controller'
 
 export async function startController(o: ControllerOptions): Promise<RunningController> {
   const log = o.logger.child({ controller: 'logtap' })
   const custom = o.kc.makeApiClient(CustomObjectsApi)
-  const api = new Api(o.kc)
+  const client = new ObjectClient(o.kc)
   const metrics = controllerMetrics(o.registry)
   const identity = o.leaderElection ? o.leaderElection.identity : 'single'
   const events = new EventRecorder(o.kc, 'log-socket-controller', identity, log)
@@ -95,30 +72,15 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const enqueue = (key: string) => queue?.add(key)
 
   // Every event maps to the LogTap keys it may affect; reconcile re-reads everything else.
-  const caches = {} as Caches
-  const tapsIn = (ns: string) => caches.taps.list(ns)
-  const onEvent = (kind: keyof Caches) => (_ev: string, obj: KObject) => {
-    const ns = obj.metadata.namespace ?? ''
-    if (kind === 'taps') return enqueue(keyOf(ns, obj.metadata.name ?? ''))
-    if (kind === 'loggings') {
-      for (const t of caches.taps.list())
-        if ((t.spec as { flow?: { kind?: string } })?.flow?.kind === 'ClusterFlow')
-          enqueue(keyOf(t.metadata.namespace ?? '', t.metadata.name ?? ''))
-      return
+  const caches = cachesFrom(o.informers)
+  const tapsIn = (namespace?: string) => caches.LogTap.list(namespace)
+  const handlers = WATCHED.map((kind) => {
+    const handler: InformerHandler = (_event, obj) => {
+      for (const key of affectedTaps(kind, obj, tapsIn)) enqueue(key)
     }
-    const owner = (obj.metadata.ownerReferences ?? []).find((r) => r.kind === 'LogTap' && r.controller)
-    if (owner) enqueue(keyOf(ns, owner.name))
-    for (const t of tapsIn(ns)) {
-      const tapName = t.metadata.name ?? ''
-      const flowName = (t.spec as { flow?: { name?: string } })?.flow?.name
-      if (flowName === obj.metadata.name || tapObjectName(tapName) === obj.metadata.name)
-        enqueue(keyOf(ns, tapName))
-    }
-  }
-  const specs = informerSpecs(custom, o.namespace)
-  for (const k of Object.keys(specs) as (keyof Caches)[]) {
-    caches[k] = new Informer(o.kc, specs[k], onEvent(k), log)
-  }
+    caches[kind].on(handler)
+    return { kind, handler }
+  })
 
   const readLease = async (namespace: string, name: string): Promise<LeaseInfo | undefined> => {
     try {
@@ -147,7 +109,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   }
 
   const deps = {
-    api,
+    client,
     caches,
     events,
     log,
@@ -162,7 +124,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
 
   const runSweep = () => {
     if (!queue || sweeping) return
-    sweeping = sweep({ api, caches, events, log, metrics, enqueue })
+    sweeping = sweep({ client, caches, events, log, metrics, enqueue })
       .catch((err) => log.warn({ err: errorText(err) }, 'Sweep failed'))
       .finally(() => {
         sweeping = undefined
@@ -188,7 +150,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       },
       onDepth: (n) => metrics.queueDepth.set(n),
     })
-    for (const t of caches.taps.list()) enqueue(keyOf(t.metadata.namespace ?? '', t.metadata.name ?? ''))
+    for (const t of caches.LogTap.list()) enqueue(keyOfObject(t))
     runSweep()
     sweepTimer = setInterval(runSweep, o.sweepIntervalMs ?? 60_000)
   }
@@ -232,7 +194,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     stop: async () => {
       if (elector) await elector.stop()
       else await stopLeading()
-      await Promise.all(Object.values(caches).map((c) => c.stop()))
+      for (const { kind, handler } of handlers) caches[kind].off(handler)
     },
   }
 }

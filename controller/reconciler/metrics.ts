@@ -1,5 +1,6 @@
-// Prometheus metrics of the controller. Registering is idempotent per registry, so a controller
-// restarted in the same process (tests, leadership changes) reuses the same series.
+// Prometheus metrics of the controller, all named log_socket_controller_*. Registering is
+// idempotent per registry, so a controller restarted in the same process (tests, leadership
+// changes) reuses the same series.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export interface ControllerMetrics {
@@ -12,83 +13,62 @@ export interface ControllerMetrics {
   sweepRepairs: Counter<'kind'>
 }
 
-function once<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make()
-}
+const PREFIX = 'log_socket_controller_'
 
 export function controllerMetrics(registry: Registry): ControllerMetrics {
   const registers = [registry]
+  const once = <T>(name: string, make: (name: string) => T): T =>
+    (registry.getSingleMetric(PREFIX + name) as T | undefined) ?? make(PREFIX + name)
   return {
     reconciles: once(
-      registry,
-      'logsocket_controller_reconciles_total',
-      () =>
+      'reconciles_total',
+      (name) =>
         new Counter({
-          name: 'logsocket_controller_reconciles_total',
+          name,
           help: 'LogTap reconciles by result (success, requeue, error).',
           labelNames: ['result'],
           registers,
         }),
     ),
     errors: once(
-      registry,
-      'logsocket_controller_reconcile_errors_total',
-      () =>
-        new Counter({
-          name: 'logsocket_controller_reconcile_errors_total',
-          help: 'Failed reconcile steps by action.',
-          labelNames: ['action'],
-          registers,
-        }),
+      'reconcile_errors_total',
+      (name) =>
+        new Counter({ name, help: 'Failed reconcile steps by action.', labelNames: ['action'], registers }),
     ),
     actions: once(
-      registry,
-      'logsocket_controller_actions_total',
-      () =>
+      'actions_total',
+      (name) =>
         new Counter({
-          name: 'logsocket_controller_actions_total',
+          name,
           help: 'Reconcile steps executed, by action.',
           labelNames: ['action'],
           registers,
         }),
     ),
     queueDepth: once(
-      registry,
-      'logsocket_controller_queue_depth',
-      () =>
-        new Gauge({
-          name: 'logsocket_controller_queue_depth',
-          help: 'LogTap keys waiting in the work queue.',
-          registers,
-        }),
+      'queue_depth',
+      (name) => new Gauge({ name, help: 'LogTap keys waiting in the work queue.', registers }),
     ),
     duration: once(
-      registry,
-      'logsocket_controller_reconcile_duration_seconds',
-      () =>
+      'reconcile_duration_seconds',
+      (name) =>
         new Histogram({
-          name: 'logsocket_controller_reconcile_duration_seconds',
+          name,
           help: 'Time to reconcile one LogTap key.',
           buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
           registers,
         }),
     ),
     leader: once(
-      registry,
-      'logsocket_controller_leader',
-      () =>
-        new Gauge({
-          name: 'logsocket_controller_leader',
-          help: '1 while this replica holds the controller leader lease.',
-          registers,
-        }),
+      'leader',
+      (name) =>
+        new Gauge({ name, help: '1 while this replica holds the controller leader lease.', registers }),
     ),
     sweepRepairs: once(
-      registry,
-      'logsocket_controller_sweep_repairs_total',
-      () =>
+      'sweep_repairs_total',
+      (name) =>
         new Counter({
-          name: 'logsocket_controller_sweep_repairs_total',
+          name,
           help: 'Drift repaired by the periodic sweep, by kind.',
           labelNames: ['kind'],
           registers,

@@ -1,30 +1,23 @@
-// One reconcile of one LogTap key: gather from the caches → pure desired() → execute the steps in
-// order (stop at the first that fails) → write the controller's status fields if they changed.
+// One reconcile of one LogTap key: gather from the caches → pure desired() → run its plan (stage by
+// stage, stopping after the first that fails) → write the controller's status fields if they changed.
 import type pino from 'pino'
 import { Conditions, type LogTap } from '../../api/logtap.ts'
-import { type Api, errorText, isConflict, isNotFound } from '../kube/client.ts'
+import { errorText, isConflict, isNotFound } from '../kube/api-errors.ts'
 import type { EventRecorder } from '../kube/events.ts'
-import type { Informer } from '../kube/informers.ts'
-import { describeRef, isDeleting, jsonEqual, type KObject } from '../kube/objects.ts'
+import type { ObjectClient } from '../kube/object-client.ts'
+import { describeRef, isDeleting, jsonEqual } from '../kube/objects.ts'
 import type { Result } from '../kube/workqueue.ts'
-import { execute, NotYet, type PassContext, prefetch } from './actions.ts'
+import { execute, NotYet, runPlan, startPass } from './actions.ts'
 import { findCondition } from './desired/conditions.ts'
-import { type Action, type ControllerStatus, type DesiredConfig, desired } from './desired/desired.ts'
+import { type ControllerStatus, type DesiredConfig, desired, type Observed } from './desired/desired.ts'
 import { parseKey } from './desired/naming.ts'
+import type { Action } from './desired/plan.ts'
 import type { LeaseInfo } from './desired/session.ts'
 import type { ControllerMetrics } from './metrics.ts'
+import type { Caches } from './watches.ts'
 
-export interface Caches {
-  taps: Informer
-  outputs: Informer
-  clusterOutputs: Informer
-  flows: Informer
-  clusterFlows: Informer
-  loggings: Informer
-}
-
-export interface ReconcilerDeps {
-  api: Api
+interface ReconcilerDeps {
+  client: ObjectClient
   caches: Caches
   events: EventRecorder
   log: pino.Logger
@@ -47,41 +40,37 @@ function ownedStatus(s: LogTap['status']): ControllerStatus {
   }
 }
 
-export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result | undefined> {
+async function observe(key: string, d: ReconcilerDeps): Promise<Observed> {
   const { namespace, name } = parseKey(key)
-  const cached = d.caches.taps.get(name, namespace) as LogTap | undefined
+  const { caches } = d
+  const cached = caches.LogTap.get(name, namespace) as LogTap | undefined
   const tap = cached ? (structuredClone(cached) as LogTap) : undefined
-  const log = d.log.child({ logtap: key })
   const now = d.now()
   const session = tap && !isDeleting(tap) && tap.spec.lifetime === 'session'
-  const observed = {
+  return {
     namespace,
     name,
     tap,
-    outputs: [...d.caches.outputs.list(namespace), ...d.caches.clusterOutputs.list(namespace)] as KObject[],
-    flows: [...d.caches.flows.list(namespace), ...d.caches.clusterFlows.list(namespace)] as KObject[],
-    loggings: d.caches.loggings.synced() ? d.caches.loggings.list() : undefined,
+    outputs: [...caches.Output.list(namespace), ...caches.ClusterOutput.list(namespace)],
+    flows: [...caches.Flow.list(namespace), ...caches.ClusterFlow.list(namespace)],
+    loggings: caches.Logging.synced() ? caches.Logging.list() : undefined,
     lease: session ? await d.readLease(namespace, name) : undefined,
     now,
   }
-  const want = desired(observed, d.cfg)
-  const byKind = {
-    Output: d.caches.outputs,
-    ClusterOutput: d.caches.clusterOutputs,
-    Flow: d.caches.flows,
-    ClusterFlow: d.caches.clusterFlows,
-    LogTap: d.caches.taps,
-  }
-  const ctx: PassContext = {
-    applied: new Map(),
-    cached: (kind, n) => byKind[kind].get(n, namespace),
-    prefetched: new Map(),
-  }
-  prefetch(d.api, ctx, want.actions)
+}
 
+export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result | undefined> {
+  const observed = await observe(key, d)
+  const { namespace, name, tap } = observed
+  const log = d.log.child({ logtap: key })
+  const want = desired(observed, d.cfg)
+  const pass = startPass(d.client, { namespace, name, object: tap }, want.plan)
+
+  // Every step is counted and logged; what it did, and every failure that is not a wait, is told
+  // on the LogTap as an Event.
   const step = async (action: Action) => {
     try {
-      const r = await execute(d.api, ctx, namespace, name, tap, action)
+      const r = await execute(pass, action)
       d.metrics.actions.inc({ action: action.type })
       if (r.did) {
         const target = r.object ? `${describeRef(r.object)}` : `LogTap ${key}`
@@ -105,29 +94,8 @@ export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result 
       throw err
     }
   }
-
-  // Steps run in order. The one exception: the tap's finalizer and the creation of its Output do
-  // not depend on each other (only the ref that follows needs both), so they overlap.
-  const actions = want.actions
-  for (let i = 0; i < actions.length; i++) {
-    const action = actions[i] as Action
-    await d.beforeAction?.(key, action)
-    const next = actions[i + 1]
-    if (action.type === 'AddTapFinalizer' && next?.type === 'ApplyOutput') {
-      const first = step(action)
-      try {
-        await d.beforeAction?.(key, next)
-      } catch (err) {
-        await first.catch(() => {})
-        throw err
-      }
-      const results = await Promise.allSettled([first, step(next)])
-      for (const r of results) if (r.status === 'rejected') throw r.reason
-      i++
-      continue
-    }
-    await step(action)
-  }
+  const before = d.beforeAction
+  await runPlan(want.plan, step, before && ((action) => before(key, action)))
 
   if (tap && want.status) await writeStatus(tap, want.status, d, log)
   return want.requeueAfterMs !== undefined ? { requeueAfterMs: want.requeueAfterMs } : undefined
@@ -150,7 +118,7 @@ async function writeStatus(
       void d.events.record(tap, 'Normal', 'Ready', c.message)
   }
   try {
-    await d.api.applyTapStatus(tap.metadata.namespace ?? '', tap.metadata.name ?? '', { ...next })
+    await d.client.applyTapStatus(tap.metadata.namespace ?? '', tap.metadata.name ?? '', { ...next })
     const ready = findCondition(next.conditions, Conditions.Ready)
     log.debug({ ready: ready?.status, reason: ready?.reason }, 'Updated LogTap status')
   } catch (err) {

@@ -9,7 +9,7 @@ const GROUP = 'logging.banzaicloud.io'
 const VERSION = 'v1beta1'
 const RBAC_GROUP = 'rbac.authorization.k8s.io'
 
-export type Aggregator = 'fluentd' | 'syslogNG'
+type Aggregator = 'fluentd' | 'syslogNG'
 
 export type LoggingKind =
   | 'Flow'
@@ -21,7 +21,7 @@ export type LoggingKind =
   | 'SyslogNGOutput'
   | 'SyslogNGClusterOutput'
 
-export const pluralOf = (kind: LoggingKind | 'Logging') => `${kind.toLowerCase()}s`
+const pluralOf = (kind: LoggingKind | 'Logging') => `${kind.toLowerCase()}s`
 
 export interface LoggingOptions {
   aggregator: Aggregator

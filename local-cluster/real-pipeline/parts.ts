@@ -20,7 +20,7 @@ export interface RealParts {
 }
 
 // The folder an explicit LOG_SOCKET_REAL_PIPELINE names (present or not), else ../shared/real-pipeline.
-export function partsDir(): string {
+function partsDir(): string {
   return path.resolve(process.env[PARTS_ENV] || path.join(repoRoot, '..', 'shared', 'real-pipeline'))
 }
 

@@ -12,7 +12,7 @@ export interface Statement {
 }
 
 // Splits text into statements at depth 0: `@…` lines, and `kind ["name"] { … };` / `kind(…);`.
-export function splitStatements(conf: string): string[] {
+function splitStatements(conf: string): string[] {
   const out: string[] = []
   let start = 0
   let depth = 0
@@ -61,7 +61,7 @@ function skipString(s: string, i: number): number {
   return j + 1
 }
 
-export function parseStatement(text: string): Statement {
+function parseStatement(text: string): Statement {
   if (text.startsWith('@')) {
     const m = /^@(\w+)/.exec(text)
     return { kind: m?.[1] ?? '', name: '', body: '', text }

@@ -1,4 +1,4 @@
-// A small relay for k8stail tests: a real WebSocket server speaking controller/api/stream.ts
+// A small relay for k8stail tests: a real WebSocket server speaking api/stream-protocol.ts
 // (hello, records spliced byte for byte, resume with since/epoch, replay buffer, refusals as
 // HTTP status + one-line JSON). Tests steer it to drop connections, restart, or go silent.
 import { randomUUID } from 'node:crypto'
@@ -83,6 +83,25 @@ export class FakeRelay {
     b.kept.push({ seq, bytes })
     if (b.kept.length > (this.o.replay ?? 1000)) b.kept.shift()
     for (const ws of this.clients.get(tap) ?? []) ws.send(recordFrame(seq, bytes))
+    return seq
+  }
+
+  // Like post, but each listener gets the frame (header and payload) in pieces cut at `cuts`
+  // (byte offsets), written apart in time so that they arrive in separate reads.
+  async postInPieces(tap: string, bytes: string, cuts: number[]): Promise<number> {
+    const b = this.buffer(tap)
+    const seq = ++b.lastSeq
+    b.kept.push({ seq, bytes })
+    const wire = wireFrame(Buffer.from(recordFrame(seq, bytes)))
+    const at = [0, ...cuts.filter((c) => c > 0 && c < wire.length), wire.length]
+    for (const ws of this.clients.get(tap) ?? []) {
+      // The socket under ws: the pieces bypass ws's sender, which writes whole frames.
+      const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket
+      for (let i = 0; i + 1 < at.length; i++) {
+        socket.write(wire.subarray(at[i], at[i + 1]))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
     return seq
   }
 
@@ -187,7 +206,23 @@ export class FakeRelay {
   }
 }
 
-export function recordFrame(seq: number, bytes: string): string {
+// An unmasked text frame as a server sends it (RFC 6455 §5.2).
+function wireFrame(payload: Buffer): Buffer {
+  const n = payload.length
+  const head = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.alloc(4) : Buffer.alloc(10)
+  if (n >= 126 && n < 65536) {
+    head[0] = 0x81
+    head[1] = 126
+    head.writeUInt16BE(n, 2)
+  } else if (n >= 65536) {
+    head[0] = 0x81
+    head[1] = 127
+    head.writeBigUInt64BE(BigInt(n), 2)
+  }
+  return Buffer.concat([head, payload])
+}
+
+function recordFrame(seq: number, bytes: string): string {
   return `{"type":"record","seq":${seq},"record":${bytes}}`
 }
 

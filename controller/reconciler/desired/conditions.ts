@@ -1,11 +1,11 @@
 // Status conditions, the Kubernetes API-conventions way (apimachinery meta.SetStatusCondition):
 // lastTransitionTime moves only when the status flips; reason, message and observedGeneration
 // always follow the latest evaluation.
-import type { Condition } from '../../../api/logtap.ts'
+import { type Condition, type ConditionStatus, Conditions } from '../../../api/logtap.ts'
 
 export interface ConditionInput {
   type: string
-  status: 'True' | 'False' | 'Unknown'
+  status: ConditionStatus
   reason: string
   message: string
 }
@@ -35,4 +35,12 @@ export function findCondition(
   type: string,
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type)
+}
+
+// Ready: the first of the other conditions that is not True explains why not; else `readyMessage`.
+export function readiness(others: readonly ConditionInput[], readyMessage: string): ConditionInput {
+  const notReady = others.find((c) => c.status !== 'True')
+  return notReady
+    ? { type: Conditions.Ready, status: 'False', reason: notReady.reason, message: notReady.message }
+    : { type: Conditions.Ready, status: 'True', reason: 'Ready', message: readyMessage }
 }

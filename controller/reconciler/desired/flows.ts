@@ -1,20 +1,15 @@
 // Output refs on logging-operator flows, and the mirror flow. A user's Flow is edited only with
 // JSON patches that (1) test the exact list they change, so a concurrent edit makes the patch fail
 // and be recomputed instead of being overwritten, and (2) add or remove only our own entry.
-import type { LogTap } from '../../../api/logtap.ts'
-import type { FlowKindName, KObject, OutputKind } from '../../kube/objects.ts'
-import { LOGGING_API_VERSION } from '../../kube/objects.ts'
-import { ownedLabels, tapOwnerReference } from './output.ts'
+import { KINDS } from '../../../api/kinds.ts'
+import type { FlowKind, LogTap, OutputKind } from '../../../api/logtap.ts'
+import type { JsonPatchOp, KObject } from '../../kube/objects.ts'
+import { outputKindFor, ownedLabels, tapOwnerReference } from './output.ts'
 
 export type RefField = 'localOutputRefs' | 'globalOutputRefs'
 
-export type JsonPatchOp =
-  | { op: 'test'; path: string; value: unknown }
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'remove'; path: string }
-
 // Where a flow of this kind lists outputs of that kind (a ClusterFlow has no local refs).
-export function refFieldFor(flowKind: FlowKindName, outputKind: OutputKind): RefField | undefined {
+export function refFieldFor(flowKind: FlowKind, outputKind: OutputKind): RefField | undefined {
   if (outputKind === 'Output') return flowKind === 'Flow' ? 'localOutputRefs' : undefined
   return 'globalOutputRefs'
 }
@@ -26,7 +21,7 @@ export function refsIn(flow: KObject, field: RefField): string[] {
 
 // Does `flow` (same namespace as the output) route records to output `name` of `outputKind`?
 export function references(flow: KObject, outputKind: OutputKind, name: string): boolean {
-  const field = refFieldFor(flow.kind as FlowKindName, outputKind)
+  const field = refFieldFor(flow.kind as FlowKind, outputKind)
   return field !== undefined && refsIn(flow, field).includes(name)
 }
 
@@ -90,16 +85,17 @@ export function mirrorFlowSpec(
   for (const [k, v] of Object.entries(source.spec ?? {})) {
     if (!NOT_MIRRORED.has(k)) spec[k] = structuredClone(v)
   }
-  const field = refFieldFor(source.kind as FlowKindName, outputKind)
+  const field = refFieldFor(source.kind as FlowKind, outputKind)
   if (field) spec[field] = [outputName]
   return spec
 }
 
 export function desiredMirrorFlow(tap: LogTap, source: KObject, name: string, outputName: string): KObject {
-  const outputKind: OutputKind = source.kind === 'ClusterFlow' ? 'ClusterOutput' : 'Output'
+  const kind = source.kind as FlowKind
+  const outputKind = outputKindFor(kind)
   return {
-    apiVersion: LOGGING_API_VERSION,
-    kind: source.kind,
+    apiVersion: KINDS[kind].apiVersion,
+    kind,
     metadata: {
       name,
       namespace: tap.metadata.namespace,

@@ -3,7 +3,7 @@
 // prefix and end in a hash of the full name, so two taps never map to the same name.
 import { createHash } from 'node:crypto'
 
-export const OBJECT_PREFIX = 'logtap-'
+const OBJECT_PREFIX = 'logtap-'
 // Kept within 63 characters so the names also fit label values and fluentd plugin ids comfortably.
 const MAX_NAME = 63
 const HASH_LEN = 10
@@ -33,8 +33,13 @@ export function looksLikeTapObjectName(name: string): boolean {
   return name.startsWith(OBJECT_PREFIX)
 }
 
+// Work-queue keys: namespace/name of a LogTap.
 export function keyOf(namespace: string, name: string): string {
   return `${namespace}/${name}`
+}
+
+export function keyOfObject(o: { metadata: { namespace?: string; name?: string } }): string {
+  return keyOf(o.metadata.namespace ?? '', o.metadata.name ?? '')
 }
 
 export function parseKey(key: string): { namespace: string; name: string } {

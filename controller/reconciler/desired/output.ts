@@ -1,21 +1,30 @@
 // The Output (Flow tap) or ClusterOutput (ClusterFlow tap) that feeds a LogTap: an http output
 // posting NDJSON to the relay's ingest URL for this tap. Its buffer is built so it can never hurt
-// the tapped flow (logging-operator.md §3, §4, §7): small memory buffer, no chunk keys and a
-// 1 s flush (not the 11-minute default), oldest chunks dropped on overflow, bounded retries.
+// the tapped flow, which shares fluentd's `copy` with it:
+// - a small memory buffer whose oldest chunk is dropped when full: the default overflow action
+//   raises, and a raising `<store>` makes the stores after it miss those records;
+// - no chunk keys (`tags: "[]"`) and a 1 s interval flush: with logging-operator's default keys
+//   (tag, time) fluentd flushes once per 10-minute timekey plus a minute's wait;
+// - bounded retries (logging-operator otherwise renders `retry_forever true`), so a relay that is
+//   gone cannot hold buffer space forever.
 
 import { tapCredential } from '../../../api/credential.ts'
+import { KINDS } from '../../../api/kinds.ts'
 import {
   API_VERSION,
   FINALIZER_OUTPUT,
+  type FlowKind,
   INGEST_TOKEN_HEADER,
   ingestPath,
+  KIND,
   LABEL_MANAGED_BY,
   LABEL_TAP,
   type LogTap,
   MANAGED_BY,
+  type OutputKind,
   type OwnerReference,
 } from '../../../api/logtap.ts'
-import { type KObject, LOGGING_API_VERSION, type OutputKind } from '../../kube/objects.ts'
+import type { KObject } from '../../kube/objects.ts'
 import { tapLabelValue, tapObjectName } from './naming.ts'
 
 export interface OutputConfig {
@@ -23,10 +32,15 @@ export interface OutputConfig {
   ingestKey: Uint8Array
 }
 
-export const LABEL_NAME = 'app.kubernetes.io/name'
+const LABEL_NAME = 'app.kubernetes.io/name'
+
+// A Flow routes to Outputs of its namespace; a ClusterFlow to ClusterOutputs.
+export function outputKindFor(flowKind: FlowKind): OutputKind {
+  return flowKind === 'ClusterFlow' ? 'ClusterOutput' : 'Output'
+}
 
 export function outputKindOf(tap: LogTap): OutputKind {
-  return tap.spec.flow.kind === 'ClusterFlow' ? 'ClusterOutput' : 'Output'
+  return outputKindFor(tap.spec.flow.kind)
 }
 
 export function ownedLabels(tap: LogTap): Record<string, string> {
@@ -40,7 +54,7 @@ export function ownedLabels(tap: LogTap): Record<string, string> {
 export function tapOwnerReference(tap: LogTap): OwnerReference {
   return {
     apiVersion: API_VERSION,
-    kind: 'LogTap',
+    kind: KIND,
     name: tap.metadata.name ?? '',
     uid: tap.metadata.uid ?? '',
     controller: true,
@@ -48,11 +62,7 @@ export function tapOwnerReference(tap: LogTap): OwnerReference {
   }
 }
 
-export function outputSpec(
-  tap: LogTap,
-  loggingRef: string | undefined,
-  c: OutputConfig,
-): Record<string, unknown> {
+function outputSpec(tap: LogTap, loggingRef: string | undefined, c: OutputConfig): Record<string, unknown> {
   const ns = tap.metadata.namespace ?? ''
   const name = tap.metadata.name ?? ''
   const spec: Record<string, unknown> = {
@@ -89,9 +99,10 @@ export function outputSpec(
 
 // The whole object as the controller applies it (server-side apply: only fields we own).
 export function desiredOutput(tap: LogTap, loggingRef: string | undefined, c: OutputConfig): KObject {
+  const kind = outputKindOf(tap)
   return {
-    apiVersion: LOGGING_API_VERSION,
-    kind: outputKindOf(tap),
+    apiVersion: KINDS[kind].apiVersion,
+    kind,
     metadata: {
       name: tapObjectName(tap.metadata.name ?? ''),
       namespace: tap.metadata.namespace,

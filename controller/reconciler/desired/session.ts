@@ -18,7 +18,7 @@ export interface SessionTimings {
   defaultLeaseDurationSeconds: number // when the Lease does not say
 }
 
-export type SessionVerdict =
+type SessionVerdict =
   | { expired: false; recheckInMs: number }
   | { expired: true; reason: 'SessionExpired' | 'SessionNeverStarted'; message: string }
 

@@ -1,51 +1,14 @@
 // The controller's API calls, in one place: server-side apply for objects we own (fixed field
 // manager), conflict-safe JSON patches for objects others own, deletes pinned to one uid.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { FIELD_MANAGER_CONTROLLER, GROUP, PLURAL, VERSION } from '../../api/logtap.ts'
-import type { JsonPatchOp } from '../reconciler/desired/flows.ts'
-import { type KObject, LOGGING_GROUP, type ObjRef } from './objects.ts'
+import { KINDS, type NamespacedKindName, resourceOf } from '../../api/kinds.ts'
+import { FIELD_MANAGER_CONTROLLER } from '../../api/logtap.ts'
+import { isConflict, isNotFound, statusCode } from './api-errors.ts'
+import type { JsonPatchOp, KObject } from './objects.ts'
 
-export const PLURALS: Record<ObjRef['kind'] | 'LogTap', { group: string; version: string; plural: string }> =
-  {
-    Output: { group: LOGGING_GROUP, version: 'v1beta1', plural: 'outputs' },
-    ClusterOutput: { group: LOGGING_GROUP, version: 'v1beta1', plural: 'clusteroutputs' },
-    Flow: { group: LOGGING_GROUP, version: 'v1beta1', plural: 'flows' },
-    ClusterFlow: { group: LOGGING_GROUP, version: 'v1beta1', plural: 'clusterflows' },
-    LogTap: { group: GROUP, version: VERSION, plural: PLURAL },
-  }
+type Kind = NamespacedKindName
 
-export function statusCode(err: unknown): number | undefined {
-  const c = (err as { code?: unknown } | null)?.code
-  return typeof c === 'number' ? c : undefined
-}
-
-export function isNotFound(err: unknown): boolean {
-  return statusCode(err) === 404
-}
-
-// 409: resourceVersion/uid precondition failed; 422: a JSON patch `test` op failed.
-export function isConflict(err: unknown): boolean {
-  const c = statusCode(err)
-  return c === 409 || c === 422
-}
-
-// A short, readable description of an API error for conditions, Events and logs.
-export function errorText(err: unknown): string {
-  const body = (err as { body?: unknown } | null)?.body
-  let parsed: unknown = body
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body)
-    } catch {}
-  }
-  const msg = (parsed as { message?: unknown } | null)?.message
-  if (typeof msg === 'string') return `${msg} (HTTP ${statusCode(err)})`
-  return err instanceof Error ? err.message : String(err)
-}
-
-type Kind = keyof typeof PLURALS
-
-export class Api {
+export class ObjectClient {
   readonly custom: CustomObjectsApi
 
   constructor(kc: KubeConfig) {
@@ -54,7 +17,11 @@ export class Api {
 
   async get(kind: Kind, namespace: string, name: string): Promise<KObject | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ ...PLURALS[kind], namespace, name })) as KObject
+      return (await this.custom.getNamespacedCustomObject({
+        ...resourceOf(kind),
+        namespace,
+        name,
+      })) as KObject
     } catch (err) {
       if (isNotFound(err)) return undefined
       throw err
@@ -63,7 +30,7 @@ export class Api {
 
   async list(kind: Kind, namespace: string, labelSelector?: string): Promise<KObject[]> {
     const r = (await this.custom.listNamespacedCustomObject({
-      ...PLURALS[kind],
+      ...resourceOf(kind),
       namespace,
       labelSelector,
     })) as {
@@ -79,7 +46,7 @@ export class Api {
     const body = existingUid ? { ...obj, metadata: { ...obj.metadata, uid: existingUid } } : obj
     return (await this.custom.patchNamespacedCustomObject(
       {
-        ...PLURALS[kind],
+        ...resourceOf(kind),
         namespace: obj.metadata.namespace ?? '',
         name: obj.metadata.name ?? '',
         body,
@@ -92,7 +59,7 @@ export class Api {
 
   async jsonPatch(kind: Kind, namespace: string, name: string, ops: JsonPatchOp[]): Promise<KObject> {
     return (await this.custom.patchNamespacedCustomObject(
-      { ...PLURALS[kind], namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
+      { ...resourceOf(kind), namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     )) as KObject
   }
@@ -138,7 +105,7 @@ export class Api {
   ): Promise<boolean> {
     try {
       await this.custom.deleteNamespacedCustomObject({
-        ...PLURALS[kind],
+        ...resourceOf(kind),
         namespace,
         name,
         propagationPolicy,
@@ -155,10 +122,15 @@ export class Api {
   async applyTapStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {
-        ...PLURALS.LogTap,
+        ...resourceOf('LogTap'),
         namespace,
         name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'LogTap', metadata: { name, namespace }, status },
+        body: {
+          apiVersion: KINDS.LogTap.apiVersion,
+          kind: KINDS.LogTap.kind,
+          metadata: { name, namespace },
+          status,
+        },
         fieldManager: FIELD_MANAGER_CONTROLLER,
         force: true,
       },

@@ -1,7 +1,7 @@
 // The controller killed before each step of creation and deletion, then restarted, converges with
 // no dangling ref and no orphan; and two replicas with leader election never lead at once.
 import t, { type Test } from 'tap'
-import type { Action } from '../controller/reconciler/desired/desired.ts'
+import type { Action } from '../controller/reconciler/desired/plan.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import {
   InvariantWatcher,

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { CoordinationV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import t from 'tap'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { GROUP, LABEL_TAP, PLURAL, VERSION } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { samplePods } from '../local-cluster/sample-records.ts'
@@ -16,7 +17,6 @@ const c = await getCluster()
 const custom = c.kc.makeApiClient(CustomObjectsApi)
 const leases = c.kc.makeApiClient(CoordinationV1Api)
 const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
-const L = 'logging.banzaicloud.io'
 
 const ns = await c.newNamespace('e2e')
 const stack = await startStack(c, { namespace: ns, pods: samplePods(ns) })
@@ -28,24 +28,20 @@ t.teardown(async () => {
 
 // The sample Flow with the Output it already had: the tap's ref must come and go around it.
 await custom.createNamespacedCustomObject({
-  group: L,
-  version: 'v1beta1',
+  ...resourceOf('Output'),
   namespace: ns,
-  plural: 'outputs',
   body: {
-    apiVersion: `${L}/v1beta1`,
+    apiVersion: KINDS.Output.apiVersion,
     kind: 'Output',
     metadata: { name: 'es' },
     spec: { http: { endpoint: 'http://elasticsearch.invalid:9200' } },
   },
 })
 await custom.createNamespacedCustomObject({
-  group: L,
-  version: 'v1beta1',
+  ...resourceOf('Flow'),
   namespace: ns,
-  plural: 'flows',
   body: {
-    apiVersion: `${L}/v1beta1`,
+    apiVersion: KINDS.Flow.apiVersion,
     kind: 'Flow',
     metadata: { name: 'flow1' },
     spec: { match: [{ select: { labels: { app: 'shop' } } }], localOutputRefs: ['es'] },
@@ -133,20 +129,16 @@ const listTaps = async () =>
 const ourOutputs = async () =>
   (
     (await custom.listNamespacedCustomObject({
-      group: L,
-      version: 'v1beta1',
+      ...resourceOf('Output'),
       namespace: ns,
-      plural: 'outputs',
       labelSelector: LABEL_TAP,
     })) as { items: unknown[] }
   ).items
 const flowRefs = async () =>
   (
     (await custom.getNamespacedCustomObject({
-      group: L,
-      version: 'v1beta1',
+      ...resourceOf('Flow'),
       namespace: ns,
-      plural: 'flows',
       name: 'flow1',
     })) as {
       spec: { localOutputRefs?: string[] }

@@ -4,6 +4,7 @@
 import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import {
   API_VERSION,
   FIELD_MANAGER_RELAY,
@@ -15,6 +16,7 @@ import {
   VERSION,
 } from '../api/logtap.ts'
 import type { DeniedMessage } from '../api/stream-protocol.ts'
+import { SharedInformers } from '../controller/kube/informers.ts'
 import { k8sAuth } from '../controller/relay/kube/auth.ts'
 import { k8sTapDirectory } from '../controller/relay/kube/logtap-directory.ts'
 import { k8sStatusWriter } from '../controller/relay/kube/status-writer.ts'
@@ -72,9 +74,10 @@ const tapObject = (name: string) => ({
 const g = { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns }
 await custom.createNamespacedCustomObject({ ...g, body: tapObject('tap') })
 
-const taps = k8sTapDirectory(c.kc, { logger })
-await taps.start()
-t.teardown(() => taps.stop())
+const informers = new SharedInformers(c.kc, { log: logger })
+const taps = k8sTapDirectory(informers.for(KINDS.LogTap))
+await informers.for(KINDS.LogTap).start()
+t.teardown(() => informers.stop())
 const writer = k8sStatusWriter(c.kc, { logger, intervalMs: 200 })
 t.teardown(() => writer.stop())
 const r = await startTestRelay({ taps, auth: k8sAuth(c.kc), onStatus: writer.sink })
@@ -110,7 +113,7 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
 
   const relayService = `http://log-socket-relay.${ns}.svc:10000`
   const output = {
-    apiVersion: 'logging.banzaicloud.io/v1beta1',
+    apiVersion: KINDS.Output.apiVersion,
     kind: 'Output',
     metadata: { name: 'tap-out', namespace: ns },
     spec: {
@@ -135,19 +138,15 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
   })
   t.teardown(() => sender.stop())
   await custom.createNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('Output'),
     namespace: ns,
-    plural: 'outputs',
     body: output,
   })
   const posts = await sender.until(`Output/${ns}/tap-out`, 4)
   await sender.stop()
   await custom.deleteNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('Output'),
     namespace: ns,
-    plural: 'outputs',
     name: 'tap-out',
   })
   const settled = sender.posts.filter((p) => p.status === 200)
@@ -226,12 +225,10 @@ t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t
   })
   t.teardown(() => sender.stop())
   await custom.createNamespacedCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
+    ...resourceOf('ClusterOutput'),
     namespace: ns,
-    plural: 'clusteroutputs',
     body: {
-      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      apiVersion: KINDS.ClusterOutput.apiVersion,
       kind: 'ClusterOutput',
       metadata: { name: 'ctap-out', namespace: ns },
       spec: {

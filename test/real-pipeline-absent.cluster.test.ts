@@ -16,7 +16,7 @@ const c = await getCluster()
 const dir = mkdtempSync(path.join(tmpdir(), 'log-socket-absent-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const missing = path.join(dir, 'no-such-folder')
-const file = 'test/real-pipeline-fluentd.test.ts'
+const file = 'test/real-pipeline-fluentd.cluster.test.ts'
 
 // The run's cluster state, with the real pipeline as `how` says.
 function stateFile(how: 'run' | 'own', pipeline?: ClusterState['pipeline']): string {

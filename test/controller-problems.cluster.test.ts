@@ -1,6 +1,7 @@
 // Bad input, session expiry and drift, against the real control plane.
 import { CustomObjectsApi, setHeaderOptions } from '@kubernetes/client-node'
 import t from 'tap'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import {
   InvariantWatcher,
@@ -40,11 +41,11 @@ t.test('ClusterFlow tap outside the control namespace: WrongNamespace', async (t
   const o = new Objects(c.kc, ns)
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   const logging = `l-${ns}`
-  const L = { group: 'logging.banzaicloud.io', version: 'v1beta1', plural: 'loggings' }
+  const L = resourceOf('Logging')
   await custom.createClusterCustomObject({
     ...L,
     body: {
-      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      apiVersion: KINDS.Logging.apiVersion,
       kind: 'Logging',
       metadata: { name: logging },
       spec: { controlNamespace: `${ns}-control` },
@@ -106,7 +107,7 @@ t.test(
         name: 's',
         namespace: ns,
         ownerReferences: [
-          { apiVersion: 'logsocket.dev/v1alpha1', kind: 'LogTap', name: 's', uid: tap.metadata.uid },
+          { apiVersion: KINDS.LogTap.apiVersion, kind: 'LogTap', name: 's', uid: tap.metadata.uid },
         ],
       },
       spec: { holderIdentity: 'k8stail', leaseDurationSeconds: duration, renewTime: micro(renew) },
@@ -170,9 +171,7 @@ t.test('sweep: a ref removed by hand comes back; a dangling ref of ours is remov
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   await custom.patchNamespacedCustomObject(
     {
-      group: 'logging.banzaicloud.io',
-      version: 'v1beta1',
-      plural: 'flows',
+      ...resourceOf('Flow'),
       namespace: ns,
       name: 'app',
       body: { spec: { localOutputRefs: ['es'] } },
@@ -201,9 +200,7 @@ t.test('force-removed LogTap finalizer: the orphaned Output is cleaned up in the
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   await custom.patchNamespacedCustomObject(
     {
-      group: 'logsocket.dev',
-      version: 'v1alpha1',
-      plural: 'logtaps',
+      ...resourceOf('LogTap'),
       namespace: ns,
       name: 'f',
       body: { metadata: { finalizers: null } },

@@ -5,6 +5,7 @@ import { CoreV1Api, CustomObjectsApi, setHeaderOptions } from '@kubernetes/clien
 import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { verifyTapCredential } from '../api/credential.ts'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { FINALIZER_OUTPUT, FINALIZER_TAP, INGEST_TOKEN_HEADER } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import {
@@ -100,9 +101,7 @@ t.test('mirror: the user flow is never touched; the copy feeds only the tap', as
   // The copy follows the source.
   await o.custom.patchNamespacedCustomObject(
     {
-      group: 'logging.banzaicloud.io',
-      version: 'v1beta1',
-      plural: 'flows',
+      ...resourceOf('Flow'),
       namespace: o.ns,
       name: 'app',
       body: [{ op: 'replace', path: '/spec/match', value: [{ select: { labels: { app: 'other' } } }] }],
@@ -127,11 +126,9 @@ t.test('ClusterFlow tap: ClusterOutput in globalOutputRefs', async (t) => {
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   const logging = `l-${ns}`
   await custom.createClusterCustomObject({
-    group: 'logging.banzaicloud.io',
-    version: 'v1beta1',
-    plural: 'loggings',
+    ...resourceOf('Logging'),
     body: {
-      apiVersion: 'logging.banzaicloud.io/v1beta1',
+      apiVersion: KINDS.Logging.apiVersion,
       kind: 'Logging',
       metadata: { name: logging },
       spec: { controlNamespace: ns },
@@ -139,9 +136,7 @@ t.test('ClusterFlow tap: ClusterOutput in globalOutputRefs', async (t) => {
   })
   t.teardown(() =>
     custom.deleteClusterCustomObject({
-      group: 'logging.banzaicloud.io',
-      version: 'v1beta1',
-      plural: 'loggings',
+      ...resourceOf('Logging'),
       name: logging,
     }),
   )
@@ -201,9 +196,7 @@ t.test('concurrent edits of the Flow by someone else are preserved', async (t) =
   const merge = async (i: number) => {
     await user.patchNamespacedCustomObject(
       {
-        group: 'logging.banzaicloud.io',
-        version: 'v1beta1',
-        plural: 'flows',
+        ...resourceOf('Flow'),
         namespace: o.ns,
         name: 'app',
         body: {
@@ -225,9 +218,7 @@ t.test('concurrent edits of the Flow by someone else are preserved', async (t) =
   const refs = f?.spec?.['localOutputRefs'] as string[]
   await user.patchNamespacedCustomObject(
     {
-      group: 'logging.banzaicloud.io',
-      version: 'v1beta1',
-      plural: 'flows',
+      ...resourceOf('Flow'),
       namespace: o.ns,
       name: 'app',
       body: [
@@ -267,10 +258,10 @@ t.test('kubectl shows columns, conditions and Events; metrics count reconciles',
   t.match(desc.stdout, /Created Output: Output .*logtap-k/)
   t.match(desc.stdout, /Type:\s+Ready/)
   const metrics = await registry.metrics()
-  t.match(metrics, /logsocket_controller_reconciles_total\{result="success"\} [1-9]/)
-  t.match(metrics, /logsocket_controller_actions_total\{action="Attach"\} 1/)
-  t.match(metrics, /logsocket_controller_queue_depth 0/)
-  t.match(metrics, /logsocket_controller_reconcile_duration_seconds_count [1-9]/)
+  t.match(metrics, /log_socket_controller_reconciles_total\{result="success"\} [1-9]/)
+  t.match(metrics, /log_socket_controller_actions_total\{action="Attach"\} 1/)
+  t.match(metrics, /log_socket_controller_queue_depth 0/)
+  t.match(metrics, /log_socket_controller_reconcile_duration_seconds_count [1-9]/)
 })
 
 t.test('the controller identity is least-privilege, not admin', async (t) => {

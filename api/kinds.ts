@@ -1,0 +1,52 @@
+// Every Kubernetes resource kind log-socket reads or writes, with where it lives in the API: one
+// row per kind, the only place these names are written. The CLI, the relay and the controller
+// (client calls, informers, RBAC checks, tests) all look them up here.
+//
+// logging-operator's kinds are all served at v1beta1 (its storage version; v1alpha1 lacks some
+// output plugins). Flow, ClusterFlow, Output and ClusterOutput are namespaced (a ClusterFlow or
+// ClusterOutput only takes effect in its Logging's control namespace); Logging is cluster-scoped.
+// The syslog-ng kinds (SyslogNGFlow, SyslogNGClusterFlow, SyslogNGOutput, SyslogNGClusterOutput,
+// v1beta1, namespaced) become rows here when log-socket taps them.
+
+type Scope = 'Namespaced' | 'Cluster'
+
+export interface KindInfo {
+  readonly kind: string
+  readonly group: string
+  readonly version: string
+  readonly apiVersion: string // `${group}/${version}`, as objects carry it
+  readonly plural: string // the resource name in API paths and RBAC rules
+  readonly scope: Scope
+}
+
+function row<
+  const G extends string,
+  const V extends string,
+  const K extends string,
+  const P extends string,
+  const S extends Scope,
+>(group: G, version: V, kind: K, plural: P, scope: S) {
+  return { kind, group, version, apiVersion: `${group}/${version}` as `${G}/${V}`, plural, scope }
+}
+
+const LOGGING_OPERATOR = 'logging.banzaicloud.io'
+
+export const KINDS = {
+  LogTap: row('logsocket.dev', 'v1alpha1', 'LogTap', 'logtaps', 'Namespaced'),
+  Flow: row(LOGGING_OPERATOR, 'v1beta1', 'Flow', 'flows', 'Namespaced'),
+  ClusterFlow: row(LOGGING_OPERATOR, 'v1beta1', 'ClusterFlow', 'clusterflows', 'Namespaced'),
+  Output: row(LOGGING_OPERATOR, 'v1beta1', 'Output', 'outputs', 'Namespaced'),
+  ClusterOutput: row(LOGGING_OPERATOR, 'v1beta1', 'ClusterOutput', 'clusteroutputs', 'Namespaced'),
+  Logging: row(LOGGING_OPERATOR, 'v1beta1', 'Logging', 'loggings', 'Cluster'),
+} as const satisfies { [K in string]: KindInfo & { kind: K } }
+
+type KindName = keyof typeof KINDS
+export type NamespacedKindName = {
+  [K in KindName]: (typeof KINDS)[K]['scope'] extends 'Namespaced' ? K : never
+}[KindName]
+
+// Where a kind's objects are in the API, as client-node's CustomObjectsApi takes it.
+export function resourceOf(kind: KindName): { group: string; version: string; plural: string } {
+  const { group, version, plural } = KINDS[kind]
+  return { group, version, plural }
+}

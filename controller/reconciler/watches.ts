@@ -1,0 +1,49 @@
+// What the reconciler watches, and which LogTap keys an event on each kind may affect (reconcile
+// re-reads everything else from the caches).
+import { KINDS } from '../../api/kinds.ts'
+import type { LogTap } from '../../api/logtap.ts'
+import type { SharedInformer, SharedInformers } from '../kube/informers.ts'
+import type { KObject } from '../kube/objects.ts'
+import { keyOf, keyOfObject, tapObjectName } from './desired/naming.ts'
+import { controllingTap } from './desired/ownership.ts'
+
+export const WATCHED = ['LogTap', 'Output', 'ClusterOutput', 'Flow', 'ClusterFlow', 'Logging'] as const
+type WatchedKind = (typeof WATCHED)[number]
+
+// The reconciler's read-only view of the cluster: one shared informer per watched kind.
+export type Caches = Readonly<Record<WatchedKind, SharedInformer>>
+
+export function cachesFrom(informers: SharedInformers): Caches {
+  return Object.fromEntries(WATCHED.map((kind) => [kind, informers.for(KINDS[kind])])) as Record<
+    WatchedKind,
+    SharedInformer
+  >
+}
+
+// `tapsIn(namespace)`: the cached LogTaps of a namespace (all of them when undefined).
+export function affectedTaps(
+  kind: WatchedKind,
+  obj: KObject,
+  tapsIn: (namespace?: string) => readonly KObject[],
+): string[] {
+  if (kind === 'LogTap') return [keyOfObject(obj)]
+  // A Logging decides where ClusterFlow taps may live.
+  if (kind === 'Logging') {
+    return tapsIn()
+      .filter((t) => (t as LogTap).spec?.flow?.kind === 'ClusterFlow')
+      .map(keyOfObject)
+  }
+  // An output or flow: the tap that owns it, and the taps that tap it or would own it by name.
+  const ns = obj.metadata.namespace ?? ''
+  const keys: string[] = []
+  const owner = controllingTap(obj)
+  if (owner) keys.push(keyOf(ns, owner.name))
+  for (const t of tapsIn(ns)) {
+    const tapName = t.metadata.name ?? ''
+    const flowName = (t as LogTap).spec?.flow?.name
+    if (flowName === obj.metadata.name || tapObjectName(tapName) === obj.metadata.name) {
+      keys.push(keyOf(ns, tapName))
+    }
+  }
+  return keys
+}
