@@ -288,7 +288,7 @@ export function parseSelection(spec: unknown): Selection {
 
 // `a, b["c.d"]` as written on a command line: the canonical texts of its paths (for
 // SelectionSpec.fields), or SelectionError pointing into the text.
-function parseFieldList(text: string): string[] {
+export function parseFieldList(text: string): string[] {
   try {
     const paths = parsePaths(text)
     if (paths.length > MAX_FIELDS) throw new SelectionError('fields', `at most ${MAX_FIELDS} fields`)
@@ -369,7 +369,7 @@ function regexText(p: Pattern): string {
   return `/${p.source}/`
 }
 
-function percentText(p: number): string {
+export function percentText(p: number): string {
   return `${Number(p.toPrecision(4))}%`
 }
 

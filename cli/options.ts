@@ -1,5 +1,14 @@
 // Flags in, one frozen TailOptions out: every bad value becomes a usage error here, at the edge,
 // so nothing below has to re-check them.
+
+import {
+  parseFieldList,
+  parseSelection,
+  SelectionError,
+  type SelectionPart,
+  type SelectionSpec,
+} from '../api/selection.ts'
+import { parsePath } from '../api/selection-syntax.ts'
 import { usageError } from './errors.ts'
 
 export type OutputMode = 'raw' | 'pretty' | 'json'
@@ -17,9 +26,10 @@ export interface TailOptions {
   kubeconfig: string | undefined
   context: string | undefined
   output: OutputMode
-  grep: RegExp | undefined
-  exclude: RegExp | undefined
-  fields: string[][] | undefined // each a path, e.g. [['kubernetes','pod_name'], ['log']]
+  // What the relay applies before sending (--where, --grep, --exclude, --fields, --sample,
+  // --sample-by, --pod-rate), validated here; undefined: everything.
+  selection: SelectionSpec | undefined
+  fields: string[][] | undefined // --fields as key paths, for pretty's key=value display
   forMs: number | undefined
   count: number | undefined
   attach: string | undefined
@@ -45,6 +55,10 @@ export interface RawTailArgs {
   grep?: string | undefined
   exclude?: string | undefined
   fields?: string | undefined
+  where?: string | undefined
+  sample?: string | undefined
+  'sample-by'?: string | undefined
+  'pod-rate'?: string | undefined
   for?: string | undefined
   count?: string | undefined
   attach?: string | undefined
@@ -99,23 +113,52 @@ function parseCount(text: string, flag: string, min: number): number {
   return n
 }
 
-function parseRegex(text: string | undefined, flag: string): RegExp | undefined {
-  if (text === undefined || text === '') return undefined
-  try {
-    return new RegExp(text)
-  } catch (err) {
-    throw usageError(`${flag}: invalid regular expression: ${(err as Error).message}`)
-  }
+// The flag each part of a selection comes from, for error messages.
+const FLAG_OF: Record<SelectionPart, string> = {
+  grep: '--grep',
+  exclude: '--exclude',
+  where: '--where',
+  fields: '--fields',
+  sample: '--sample',
+  'sample.percent': '--sample',
+  'sample.by': '--sample-by',
+  podRate: '--pod-rate',
+  '': 'selection',
 }
 
-function parseFields(text: string | undefined): string[][] | undefined {
-  if (text === undefined || text.trim() === '') return undefined
-  return text.split(',').map((f) => {
-    const path = f.trim().split('.')
-    if (path.some((p) => p === ''))
-      throw usageError(`--fields: invalid field "${f}" (e.g. kubernetes.pod_name,log)`)
-    return path
-  })
+// "10%", "10", "0.5%": a share in percent.
+function parsePercent(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text)
+  if (!m) throw usageError(`--sample: a percentage expected (e.g. 10%), got "${text}"`)
+  return Number(m[1])
+}
+
+// The selection flags as the SelectionSpec sent to the relay, checked here with the relay's own
+// parser so a mistake is reported before anything is created.
+function parseSelectionFlags(a: RawTailArgs): SelectionSpec | undefined {
+  const spec: SelectionSpec = {}
+  const given = (v: string | undefined): v is string => v !== undefined && v !== ''
+  try {
+    if (given(a.where)) spec.where = a.where
+    if (given(a.grep)) spec.grep = a.grep
+    if (given(a.exclude)) spec.exclude = a.exclude
+    if (given(a.fields)) spec.fields = parseFieldList(a.fields)
+    if (given(a.sample) || given(a['sample-by'])) {
+      if (!given(a.sample))
+        throw usageError('--sample-by needs --sample (e.g. --sample 10% --sample-by trace_id)')
+      spec.sample = {
+        percent: parsePercent(a.sample),
+        ...(given(a['sample-by']) ? { by: a['sample-by'] } : {}),
+      }
+    }
+    if (given(a['pod-rate'])) spec.podRate = parseCount(a['pod-rate'], '--pod-rate', 1)
+    if (Object.keys(spec).length === 0) return undefined
+    parseSelection(spec)
+    return spec
+  } catch (err) {
+    if (err instanceof SelectionError) throw usageError(err.describe((p) => FLAG_OF[p]))
+    throw err
+  }
 }
 
 export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOptions {
@@ -136,6 +179,7 @@ export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOpti
   }
   // `-v` alone counts as 1; the original took an integer.
   const verbosity = a.verbosity === undefined ? 0 : a.verbosity === '' ? 1 : parseCount(a.verbosity, '-v', 0)
+  const selection = parseSelectionFlags(a)
   const forMs = a.for ? parseDuration(a.for, '--for') : undefined
   if (forMs !== undefined && forMs <= 0) throw usageError('--for must be longer than 0')
   return Object.freeze({
@@ -151,9 +195,8 @@ export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOpti
     kubeconfig: a.kubeconfig || undefined,
     context: a.context || undefined,
     output,
-    grep: parseRegex(a.grep, '--grep'),
-    exclude: parseRegex(a.exclude, '--exclude'),
-    fields: parseFields(a.fields),
+    selection,
+    fields: selection?.fields?.map((f) => [...parsePath(f).keys]),
     forMs,
     count: a.count ? parseCount(a.count, '--count', 1) : undefined,
     attach,

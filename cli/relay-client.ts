@@ -7,10 +7,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket, { type ClientOptions } from 'ws'
 import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
+import { percentText, type SelectionSpec } from '../api/selection.ts'
 import {
   CloseCodes,
   type HelloMessage,
   type RecordMessage,
+  type SampledMessage,
   type StreamMessage,
   StreamParamHeaders,
 } from '../api/stream-protocol.ts'
@@ -29,6 +31,7 @@ export interface StreamOptions {
   token: string // the relay token, sent as X-Authorization (the API server proxy strips Authorization)
   wsOptions?: () => Promise<ClientOptions> // TLS + kubeconfig auth, fetched per connection (tokens expire)
   tail?: number | undefined // records to replay on the first connection
+  selection?: SelectionSpec | undefined // applied by the relay (sent on every connection)
   reconnect: boolean
   signal: AbortSignal
   pingIntervalMs?: number // a connection with no pong or message for two intervals is dead
@@ -63,6 +66,15 @@ export type StreamEnd = 'aborted' | 'tap-deleted' | 'closed'
 
 export function droppedNotice(m: { count: number; reason: string; fromSeq: number; toSeq: number }): string {
   return `${records(m.count)} may be missing (${m.reason}, seq ${m.fromSeq}-${m.toSeq})`
+}
+
+// A `sampled` notice for people: what sampling and the per-pod cap left out since the last one.
+export function sampledNotice(m: SampledMessage): string {
+  const parts: string[] = []
+  if (m.sampled) parts.push(`${records(m.sampled)} sampled out (keeping ${percentText(m.percent)})`)
+  if (m.capped)
+    parts.push(`${records(m.capped)} over the per-pod rate (${m.pods === 1 ? '1 pod' : `${m.pods} pods`})`)
+  return `${parts.join(', ')}, seq ${m.fromSeq}-${m.toSeq}`
 }
 
 function records(n: number): string {
@@ -117,6 +129,8 @@ async function connectOnce(
     const value = url.searchParams.get(name)
     if (value !== null) headers[header] = value
   }
+  // Percent-encoded: a header carries Latin-1 only, and the relay decodes it.
+  if (o.selection) headers[StreamParamHeaders.selection] = encodeURIComponent(JSON.stringify(o.selection))
   const pingMs = o.pingIntervalMs ?? 10_000
   return new Promise<Outcome>((resolve) => {
     const ws = new WebSocket(url, {
@@ -233,6 +247,9 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
   let failingSince: number | undefined
   let lastError: K8stailError | undefined
   let notFoundSince: number | undefined
+  // With a selection the relay summarises denials per pod: a denied notice may carry a seq lower
+  // than records already shown, and must not be taken for a duplicate.
+  let selected = false
 
   const onRecord = (seq: number, bytes: Buffer, frame: Buffer) => {
     if (seq <= state.lastSeq) return // already shown before the reconnect
@@ -259,10 +276,19 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
             : `reconnected; ${records(r.missing)} may be missing`,
         )
       } else if (state.epoch !== undefined) h.notice('reconnected; nothing missed')
+      if (msg.selection && !selected) {
+        // What is left out without being told (sampling, a cap, the LogTap's own selection) is
+        // said once; the user's own filter only with -v.
+        const sel = msg.selection
+        const line = `the relay applies: ${sel.text}${sel.tap ? " (with the LogTap's own selection)" : ''}`
+        if (sel.tap || sel.percent < 100 || sel.podRate !== undefined) h.notice(line)
+        else h.debug?.(line)
+      }
+      selected = msg.selection !== undefined
       state = r.state
     } else if (msg.type === 'denied') {
-      if (msg.seq <= state.lastSeq) return // already shown before the reconnect
-      state.lastSeq = msg.seq
+      if (!selected && msg.seq <= state.lastSeq) return // already shown before the reconnect
+      state.lastSeq = Math.max(state.lastSeq, msg.seq)
     } else if (msg.type === 'dropped') {
       // Reported by the caller: dimmed in pretty output, on stderr otherwise (see droppedNotice).
       state.lastSeq = Math.max(state.lastSeq, msg.toSeq)
@@ -311,6 +337,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       retryable = out.status >= 500 || (relayNotFound && Date.now() - notFoundSince! < grace)
     } else if (out.kind === 'closed') {
       if (out.code === CloseCodes.TapDeleted) return 'tap-deleted'
+      if (out.code === CloseCodes.SelectionTooCostly)
+        throw connectionError(`the relay closed the stream: ${out.reason || 'selection too costly'}`)
       if (out.code === CloseCodes.Unauthorized || out.code === CloseCodes.Forbidden) {
         throw forbiddenError(`the relay closed the stream: ${out.reason || `code ${out.code}`}`)
       }

@@ -9,7 +9,7 @@ import { handshakeAuth, loadKubeConfig, relayToken, serverUrl } from './kubeconf
 import type { TailOptions } from './options.ts'
 import { createPrinter, OutputBatch, type Sink, useColor } from './output/index.ts'
 import { directStreamUrl, proxyStreamUrl } from './proxy-url.ts'
-import { droppedNotice, type StreamOptions, streamTap } from './relay-client.ts'
+import { droppedNotice, type StreamOptions, sampledNotice, streamTap } from './relay-client.ts'
 import { createSession, type Session } from './session.ts'
 import { waitForReady } from './status.ts'
 
@@ -98,8 +98,6 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
     debug(`stream URL ${url.toString()}`)
 
     const print = createPrinter(o.output, out, {
-      grep: o.grep,
-      exclude: o.exclude,
       fields: o.fields,
       color: useColor(d.stdout.isTTY === true, d.env),
     })
@@ -122,6 +120,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
         // Kubeconfig credentials go only to the API server, never to a --listen-addr relay.
         wsOptions: o.listenAddr ? undefined : async () => (await handshakeAuth(kc!)).wsOptions,
         tail: replay,
+        selection: o.selection,
         reconnect: o.reconnect,
         signal: stop.signal,
       },
@@ -136,6 +135,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
         message(msg, frame) {
           if (stop.signal.aborted) return
           if (msg.type === 'dropped' && o.output !== 'pretty') say(droppedNotice(msg))
+          if (msg.type === 'sampled' && o.output !== 'pretty') say(sampledNotice(msg))
           print.message(msg, frame)
         },
         flush: () => out.flushSoon(),

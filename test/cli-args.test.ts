@@ -96,6 +96,14 @@ t.test('new flags', async (t) => {
     'health',
     '--fields',
     'kubernetes.pod_name,log',
+    '--where',
+    'level == error',
+    '--sample',
+    '10%',
+    '--sample-by',
+    'trace_id',
+    '--pod-rate',
+    '50',
     '--for',
     '1m30s',
     '--count',
@@ -123,8 +131,19 @@ t.test('new flags', async (t) => {
     serviceScheme: 'https',
     fields: [['kubernetes', 'pod_name'], ['log']],
   })
-  t.ok(options?.grep?.test('an error'))
-  t.ok(options?.exclude?.test('/healthz'))
+  t.same(
+    options?.selection,
+    {
+      where: 'level == error',
+      grep: 'err(or)?',
+      exclude: 'health',
+      fields: ['kubernetes.pod_name', 'log'],
+      sample: { percent: 10, by: 'trace_id' },
+      podRate: 50,
+    },
+    'the selection the relay is sent',
+  )
+  t.equal((await parse(['ns/f'])).options?.selection, undefined, 'no selection flags: none sent')
   t.equal((await parse(['ns/f'], true)).options?.output, 'pretty', 'pretty by default on a TTY')
   t.equal((await parse(['ns/f', '-v'])).options?.verbosity, 1, '-v alone is 1')
 })
@@ -140,7 +159,18 @@ t.test('bad input: one line on stderr and exit code 1', async (t) => {
     [['ns/f', '--count', '-3'], /--count: a whole number expected/],
     [['ns/f', '--count', '0'], /--count: must be at least 1/],
     [['ns/f', '--grep', '('], /--grep: invalid regular expression/],
-    [['ns/f', '--fields', 'a..b'], /--fields: invalid field "a..b"/],
+    [['ns/f', '--grep', '(a)\\1'], /--grep: regular expression needs backtracking/],
+    [['ns/f', '--fields', 'a..b'], /--fields: expected a key after "\." at column 3, near '\.b'/],
+    [
+      ['ns/f', '--where', 'level = error'],
+      /^k8stail: --where: expected an operator: .* at column 7, near '= error'\n$/,
+    ],
+    [['ns/f', '--where', 'a in [x'], /--where: unterminated set: expected \]/],
+    [['ns/f', '--sample', 'lots'], /--sample: a percentage expected \(e\.g\. 10%\), got "lots"/],
+    [['ns/f', '--sample', '0%'], /--sample: a percentage between 0\.001 and 100 expected/],
+    [['ns/f', '--sample-by', 'trace_id'], /--sample-by needs --sample/],
+    [['ns/f', '--sample', '5', '--sample-by', 'a.'], /--sample-by: expected a key after "\."/],
+    [['ns/f', '--pod-rate', '0'], /--pod-rate: must be at least 1/],
     [['ns/f', '--lease-duration', '2s'], /--lease-duration must be between 10s and 1h/],
     [['ns/f', '--service-scheme', 'ftp'], /--service-scheme must be http or https/],
     [['ns/f', '--attach', 'Not_A_Name'], /--attach: invalid LogTap name/],

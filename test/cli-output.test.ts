@@ -1,5 +1,5 @@
 // Output modes: raw is byte-identical to what fluentd posted; pretty with and without colour; json
-// envelopes; --grep/--exclude/--fields.
+// envelopes; --fields shown as key=value.
 import t from 'tap'
 import type { StreamMessage } from '../api/stream-protocol.ts'
 import { recordBytes } from '../cli/frame.ts'
@@ -117,36 +117,10 @@ t.test('NO_COLOR and TTY decide colour', async (t) => {
   t.equal(useColor(true, { TERM: 'dumb' }), false)
 })
 
-t.test('--grep and --exclude on the record text', async (t) => {
-  const grep = run('raw', { grep: /"namespace_name":"shop"/ })
-  t.equal(grep.out.toString(), `${POSTED[0]}\n${POSTED[1]}\n`, 'the denied line does not match: left out')
-  t.equal(grep.counted, 2)
-  const exclude = run('raw', { exclude: /healthz|denied/i })
-  t.equal(exclude.out.toString(), `${POSTED[1]}\n${POSTED[2]}\n`)
-  t.equal(
-    run('json', { grep: /disk/ })
-      .out.toString()
-      .split('\n')
-      .filter((l) => l.includes('"record"')).length,
-    1,
-  )
-  t.equal(
-    run('pretty', { grep: /disk/ }).out.toString().split('\n')[0],
-    '05:00:01.500 ops/db-0/pg error: disk full',
-  )
-})
-
-t.test('--fields projection', async (t) => {
+// --grep, --exclude and --fields are applied by the relay (test/relay-selection.test.ts,
+// test/cli-output-stream.test.ts); pretty shows the fields of a projected record as key=value.
+t.test('--fields in pretty: key=value', async (t) => {
   const fields = [['kubernetes', 'pod_name'], ['log']]
-  const raw = run('raw', { fields }).out.toString().split('\n')
-  t.equal(raw[0], '{"kubernetes":{"pod_name":"web-7d9f"},"log":"GET /healthz 200\\n"}')
-  t.equal(raw[2], '{"kubernetes":{"pod_name":"db-0"}}', 'missing fields are left out')
-  const json = JSON.parse(run('json', { fields }).out.toString().split('\n')[1]!)
-  t.same(json, {
-    type: 'record',
-    seq: 1,
-    record: { kubernetes: { pod_name: 'web-7d9f' }, log: 'GET /healthz 200\n' },
-  })
   const pretty = run('pretty', { fields }).out.toString().split('\n')
   t.equal(pretty[0], '05:00:01.123 shop/web-7d9f/nginx kubernetes.pod_name=web-7d9f log=GET /healthz 200')
   t.equal(pretty[2], '05:00:01.500 ops/db-0/pg kubernetes.pod_name=db-0 log=-')

@@ -51,9 +51,46 @@ export const outputArgs = {
     description:
       'raw: records as posted; pretty: time pod message; json: envelopes (default: pretty on a TTY, else raw)',
   },
-  grep: { type: 'string', valueHint: 'regex', description: 'Only records matching this regex' },
-  exclude: { type: 'string', valueHint: 'regex', description: 'Drop records matching this regex' },
-  fields: { type: 'string', valueHint: 'a.b,c', description: 'Only these record fields' },
+} as const satisfies Record<string, ArgDef>
+
+// What the relay sends: applied on the server, before records cross the network (docs/selection.md).
+export const selectionArgs = {
+  where: {
+    type: 'string',
+    valueHint: 'expr',
+    description:
+      "Only records where this holds, e.g. 'level in [error, warn] && kubernetes.labels.app == web'",
+  },
+  grep: {
+    type: 'string',
+    valueHint: 'regex',
+    description: 'Only records whose JSON text matches this regex',
+  },
+  exclude: {
+    type: 'string',
+    valueHint: 'regex',
+    description: 'Leave out records whose JSON text matches this regex',
+  },
+  fields: {
+    type: 'string',
+    valueHint: 'a.b,c',
+    description: 'Only these record fields (projected by the relay)',
+  },
+  sample: {
+    type: 'string',
+    valueHint: 'N%',
+    description: 'Keep N% of the records (what is left out is reported)',
+  },
+  'sample-by': {
+    type: 'string',
+    valueHint: 'field',
+    description: 'With --sample: keep or leave out records with the same value of this field together',
+  },
+  'pod-rate': {
+    type: 'string',
+    valueHint: 'n',
+    description: 'At most n records per second from any one pod',
+  },
 } as const satisfies Record<string, ArgDef>
 
 export const verbosityArgs = {

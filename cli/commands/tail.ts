@@ -4,7 +4,7 @@ import { defineCommand, runCommand } from 'citty'
 import { EXIT_CODES_HELP, type ExitCode, exitCodeFor, formatError } from '../errors.ts'
 import { parseTailOptions, type RawTailArgs } from '../options.ts'
 import { runTail, type TailDeps } from '../tail.ts'
-import { kubeconfigArgs, outputArgs, relayArgs, verbosityArgs } from './_shared.ts'
+import { kubeconfigArgs, outputArgs, relayArgs, selectionArgs, verbosityArgs } from './_shared.ts'
 import { packageVersion, versionCommand } from './version.ts'
 
 const tailArgs = {
@@ -18,6 +18,7 @@ const tailArgs = {
   ...kubeconfigArgs,
   ...relayArgs,
   ...outputArgs,
+  ...selectionArgs,
   for: {
     type: 'string',
     valueHint: 'duration',
@@ -51,6 +52,8 @@ const EXAMPLES_HELP = [
   'k8stail -c logging/all -o json         tap ClusterFlow all in control namespace logging',
   'k8stail default/flow1 --attach shared  stream from the existing LogTap default/shared',
   'k8stail default/flow1 -t "$(kubectl create token viewer -n default)" --grep error --for 5m',
+  "k8stail default/flow1 --where 'kubernetes.labels.app == web && level == error' --fields message",
+  'k8stail default/flow1 --sample 5% --sample-by trace_id --pod-rate 50',
 ] as const
 
 export type TailCommandDeps = Omit<TailDeps, 'env'> & {

@@ -11,9 +11,9 @@ export type { Printer, PrinterOptions, Sink } from './types.ts'
 export function createPrinter(mode: OutputMode, out: OutputBatch, o: PrinterOptions): Printer {
   switch (mode) {
     case 'raw':
-      return rawPrinter(out, o)
+      return rawPrinter(out)
     case 'json':
-      return jsonPrinter(out, o)
+      return jsonPrinter(out)
     case 'pretty':
       return prettyPrinter(out, o)
   }

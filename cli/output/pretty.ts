@@ -1,9 +1,9 @@
 // -o pretty: `HH:MM:SS.mmm namespace/pod/container message`, one colour per pod (stable across
 // runs), denied notices dimmed.
 import { styleText } from 'node:util'
-import { droppedNotice } from '../relay-client.ts'
+import { lookup } from '../../api/selection-eval.ts'
+import { droppedNotice, sampledNotice } from '../relay-client.ts'
 import type { OutputBatch } from './batch.ts'
-import { lookup, selected } from './filter.ts'
 import type { Printer, PrinterOptions } from './types.ts'
 
 type Colour = Parameters<typeof styleText>[0]
@@ -105,19 +105,18 @@ export function prettyPrinter(out: OutputBatch, o: PrinterOptions): Printer {
     o.color ? styleText(format, text, { validateStream: false }) : text
   return {
     record(_seq, bytes) {
-      const text = bytes.toString()
-      if (!selected(text, o)) return false
-      const p = prettyParts(JSON.parse(text), o.fields, Date.now())
+      const p = prettyParts(JSON.parse(bytes.toString()), o.fields, Date.now())
       out.text(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
       return true
     },
     message(msg) {
       if (msg.type === 'denied') {
-        if (!selected(msg.message, o)) return
         const times = msg.count > 1 ? ` (${msg.count} records)` : ''
         out.text(`${style('dim', `! ${msg.message}${times}`)}\n`)
       } else if (msg.type === 'dropped') {
         out.text(`${style('dim', `! ${droppedNotice(msg)}`)}\n`)
+      } else if (msg.type === 'sampled') {
+        out.text(`${style('dim', `~ ${sampledNotice(msg)}`)}\n`)
       }
     },
   }

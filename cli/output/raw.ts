@@ -1,28 +1,18 @@
-// -o raw: the original's format. One record per line, exactly the bytes fluentd posted, moved
-// from the frame to the output without decoding unless a filter needs the text; a denied record
-// becomes the original's error object (properly JSON-encoded this time).
+// -o raw: the original's format. One record per line, exactly the bytes the relay sent (those
+// fluentd posted, or the relay's projection for --fields), moved from the frame to the output
+// without decoding; a denied record becomes the original's error object (properly JSON-encoded).
 import type { OutputBatch } from './batch.ts'
-import { project, selected } from './filter.ts'
-import type { Printer, PrinterOptions } from './types.ts'
+import type { Printer } from './types.ts'
 
-export function rawPrinter(out: OutputBatch, o: PrinterOptions): Printer {
-  const filtered = o.grep !== undefined || o.exclude !== undefined
+export function rawPrinter(out: OutputBatch): Printer {
   return {
     record(_seq, bytes) {
-      if (!filtered && !o.fields) {
-        out.line(bytes)
-        return true
-      }
-      const text = bytes.toString()
-      if (!selected(text, o)) return false
-      if (o.fields) out.text(`${JSON.stringify(project(JSON.parse(text), o.fields))}\n`)
-      else out.line(bytes)
+      out.line(bytes)
       return true
     },
     message(msg) {
       if (msg.type !== 'denied') return
-      const line = JSON.stringify({ error: msg.message })
-      if (selected(line, o)) out.text(`${line}\n`)
+      out.text(`${JSON.stringify({ error: msg.message })}\n`)
     },
   }
 }

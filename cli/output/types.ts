@@ -1,5 +1,4 @@
 import type { NoticeMessage } from '../relay-client.ts'
-import type { FilterOptions } from './filter.ts'
 
 // Where output goes: process.stdout, or any stream-like object. `write` returning false means
 // full: with `once`, k8stail waits for 'drain' before reading more; with `writableLength`, it
@@ -11,8 +10,10 @@ export interface Sink {
   off?(event: 'drain' | 'close' | 'error', listener: () => void): unknown
 }
 
-export interface PrinterOptions extends FilterOptions {
+export interface PrinterOptions {
   color: boolean // pretty only: decided once from the TTY and NO_COLOR
+  // pretty only: --fields as key paths, shown as key=value (the relay has projected the record)
+  fields?: string[][] | undefined
 }
 
 export interface Printer {
