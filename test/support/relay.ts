@@ -64,7 +64,8 @@ export interface TestRelay {
 }
 
 export async function startTestRelay(
-  o: { auth?: RelayAuth; limits?: Partial<RelayLimits> } & Partial<RelayOptions> = {},
+  // host: 127.0.0.1 unless a test host's address is given (reached through the API server's proxy)
+  o: { auth?: RelayAuth; limits?: Partial<RelayLimits>; host?: string } & Partial<RelayOptions> = {},
 ): Promise<TestRelay> {
   const taps = (o.taps as MemoryTaps | undefined) ?? new MemoryTaps()
   const key = randomBytes(32)
@@ -78,7 +79,7 @@ export async function startTestRelay(
     ...(o.onStatus ? { onStatus: o.onStatus } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
-    host: '127.0.0.1',
+    host: o.host ?? '127.0.0.1',
     ingestPort: 0,
     streamPort: 0,
     opsPort: 0,
