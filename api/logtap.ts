@@ -2,6 +2,7 @@
 // in crds/ (scripts/gen-crd.ts) are both derived from these schemas.
 import Type, { type Static } from 'typebox'
 import { KINDS } from './kinds.ts'
+import { SelectionSpec } from './selection.ts'
 
 // LogTap's place in the API (its row of the kinds table), by the names the CRD generator, the CLI
 // and the relay use.
@@ -76,6 +77,7 @@ export const LogTapSpec = Type.Object({
     default: 1000,
     description: 'How many recent records the relay keeps for clients that connect or reconnect.',
   }),
+  selection: Type.Optional(SelectionSpec),
 })
 export type LogTapSpec = Static<typeof LogTapSpec>
 
@@ -107,6 +109,9 @@ export const LogTapStatus = Type.Object({
     Type.Integer({ minimum: 0, description: 'Records the relay received for this tap (relay).' }),
   ),
   lastRecordTime: Type.Optional(Type.String({ format: 'date-time' })),
+  selection: Type.Optional(
+    Type.String({ description: 'What spec.selection makes the relay do, in words (controller).' }),
+  ),
 })
 export type LogTapStatus = Static<typeof LogTapStatus>
 
@@ -147,6 +152,7 @@ export const Conditions = {
   OutputReady: 'OutputReady',
   Attached: 'Attached',
   Ready: 'Ready',
+  SelectionValid: 'SelectionValid', // only on a LogTap with a spec.selection
 } as const
 
 // Labels on everything log-socket creates.

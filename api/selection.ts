@@ -354,7 +354,7 @@ export function samplePercent(s: Selection): number {
 }
 
 // One line for people: what the selection does.
-function describeSelection(s: Selection): string {
+export function describeSelection(s: Selection): string {
   const parts: string[] = []
   if (s.where.length) parts.push(`where ${s.where.map(predicateText).join(' && ')}`)
   for (const g of s.grep) parts.push(`grep ${regexText(g)}`)

@@ -116,6 +116,7 @@ export function crd(): Schema {
             { name: 'Records', type: 'integer', jsonPath: '.status.recordsReceived' },
             { name: 'Reason', type: 'string', jsonPath: `${readyPath}.reason`, priority: 1 },
             { name: 'Output', type: 'string', jsonPath: '.status.outputName', priority: 1 },
+            { name: 'Selection', type: 'string', jsonPath: '.status.selection', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

@@ -11,6 +11,7 @@ import { proxyStreamUrl } from '../cli/proxy-url.ts'
 import { streamTap } from '../cli/relay-client.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
+import { ensureLogTapCrd } from './support/cli-cluster.ts'
 import { startTestRelay, tableAuth } from './support/relay.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -175,4 +176,25 @@ t.test('refusals through the proxy: a bad selection, a LogTap with a bad selecti
     run.stderr(),
     `k8stail: the relay refused the stream: HTTP 409 bad-tap-selection: LogTap ${ns}/tap4 has an invalid spec.selection: spec.selection.podRate: a whole number of records per second, 1 to 1000000, expected\n`,
   )
+})
+
+t.test("a LogTap's spec.selection: the CRD checks its shape, kubectl -o wide shows it", async (t) => {
+  await ensureLogTapCrd(c.kc)
+  const tapYaml = (name: string, selection: string) =>
+    `apiVersion: logsocket.dev/v1alpha1\nkind: LogTap\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  flow: {name: flow1}\n  selection: ${selection}\n`
+  const refused = await c.kubectl(['apply', '-f', '-'], {
+    input: tapYaml('bad', '{podRate: 0, sample: {percent: 500}}'),
+  })
+  t.not(refused.code, 0)
+  t.match(
+    refused.stderr,
+    /spec\.selection\.podRate: Invalid value: 0: spec\.selection\.podRate in body should be greater than or equal to 1/,
+  )
+  t.match(refused.stderr, /spec\.selection\.sample\.percent: Invalid value: 500/)
+  const ok = await c.kubectl(['apply', '-f', '-'], {
+    input: tapYaml('good', '{where: "level == error", fields: [message]}'),
+  })
+  t.equal(ok.code, 0, ok.stderr)
+  const wide = await c.kubectl(['get', 'logtaps', '-n', ns, '-o', 'wide'])
+  t.match(wide.stdout.split('\n')[0], /\bSELECTION\b/)
 })

@@ -258,3 +258,29 @@ t.test('output finalizer is part of the created Output', async (t) => {
   const d = desired(obs({ tap: mkTap(), flows: [mkFlow('f', {})] }), cfg)
   t.same((d.plan.flat()[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
 })
+
+t.test('spec.selection: SelectionValid, Ready only when it parses, and its text in status', async (t) => {
+  const flows = [mkFlow('f', { localOutputRefs: ['es'] })]
+  const good = mkTap({
+    selection: { where: 'level in [error, warn]', sample: { percent: 5, by: 'trace_id' } },
+  })
+  const d = desired(obs({ tap: good, flows }), cfg)
+  t.match(cond(d, 'SelectionValid'), { status: 'True', reason: 'Valid' })
+  t.equal(cond(d, 'Ready')?.status, 'True')
+  t.equal(d.status?.selection, 'where level in ["error", "warn"]; sample 5% by trace_id')
+
+  // The CRD schema cannot check the expression language: the controller does, with the relay's parser.
+  const bad = mkTap({ selection: { where: 'level == error ||  level == warn' } })
+  const b = desired(obs({ tap: bad, flows }), cfg)
+  t.match(cond(b, 'SelectionValid'), {
+    status: 'False',
+    reason: 'InvalidSelection',
+    message:
+      /^spec\.selection\.where: there is no \|\|: use "in \[a, b\]" or a regex alternation at column 16/,
+  })
+  t.match(cond(b, 'Ready'), { status: 'False', reason: 'InvalidSelection' })
+  t.equal(b.status?.selection, undefined)
+
+  const none = desired(obs({ tap: mkTap(), flows }), cfg)
+  t.equal(cond(none, 'SelectionValid'), undefined, 'no condition without a selection')
+})

@@ -37,6 +37,7 @@ function ownedStatus(s: LogTap['status']): ControllerStatus {
     outputName: s?.outputName,
     mirrorFlowName: s?.mirrorFlowName,
     streamPath: s?.streamPath,
+    selection: s?.selection,
   }
 }
 

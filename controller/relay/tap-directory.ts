@@ -12,7 +12,7 @@ export interface TapInfo {
 }
 
 // A LogTap's own selection, parsed; `key` changes when the spec's selection does.
-type TapSelection =
+export type TapSelection =
   | { key: string; selection: Selection; error?: undefined }
   | { key: string; error: string; selection?: undefined } // invalid: streams are refused with it
 

@@ -17,6 +17,7 @@ import { type ConditionInput, readiness, setCondition } from './conditions.ts'
 import type { OutputConfig } from './output.ts'
 import { owningTapUid } from './ownership.ts'
 import { type Action, oneByOne, type Plan, together } from './plan.ts'
+import { tapSelection } from './selection.ts'
 import { type LeaseInfo, type SessionTimings, sessionVerdict } from './session.ts'
 import { type TapContext, tapContext } from './tap-context.ts'
 import { tapOutput } from './tap-output.ts'
@@ -45,6 +46,7 @@ export interface ControllerStatus {
   outputName?: string
   mirrorFlowName?: string
   streamPath?: string
+  selection?: string
 }
 
 interface Desired {
@@ -76,8 +78,15 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
   const flow = tappedFlow(t, o.flows, o.loggings)
   const output = tapOutput(t, flow, o.outputs, o.flows, owned, cfg)
   const attach = attachment(t, flow, output, o.flows)
+  const selection = tapSelection(tap)
+  const others = [
+    flow.condition,
+    output.condition,
+    attach.condition,
+    ...(selection ? [selection.condition] : []),
+  ]
   const ready = readiness(
-    [flow.condition, output.condition, attach.condition],
+    others,
     `Records of ${t.flowKind} ${tap.spec.flow.name} stream at ${streamPath(o.namespace, o.name)}`,
   )
   const stale = owned.filter((x) => !isWanted(t, x))
@@ -89,11 +98,13 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     ...together(finalizer, output.apply),
     ...together(attach.action),
   ]
-  const conditions = [flow.condition, output.condition, attach.condition, ready].reduce(
+  const conditions = [...others, ready].reduce(
     (conds, c: ConditionInput) => setCondition(conds, c, new Date(o.now), tap.metadata.generation),
     tap.status?.conditions ?? [],
   )
-  return { plan, status: controllerStatus(t, conditions), requeueAfterMs }
+  const status = controllerStatus(t, conditions)
+  if (selection?.text !== undefined) status.selection = selection.text
+  return { plan, status, requeueAfterMs }
 }
 
 // The tap is gone or going: everything it owns goes, refs first; then its finalizer, once nothing

@@ -2,13 +2,33 @@
 // answered from its cache (no API call on the ingest or connect path); whoever owns the informer
 // starts and stops it.
 import type { LogTap } from '../../../api/logtap.ts'
+import { parseSelection, SelectionError } from '../../../api/selection.ts'
 import type { InformerHandler, SharedInformer } from '../../kube/informers.ts'
-import type { TapDirectory, TapInfo } from '../tap-directory.ts'
+import type { TapDirectory, TapInfo, TapSelection } from '../tap-directory.ts'
 
 const DEFAULT_REPLAY = 1000
 
 interface K8sTapDirectory extends TapDirectory {
   close(): void // stops listening to the informer
+}
+
+// Parsed once per version of the informer's object (lookups happen on every ingest request).
+const parsed = new WeakMap<object, TapSelection>()
+
+function tapSelectionOf(spec: unknown): TapSelection | undefined {
+  if (spec === undefined || spec === null) return undefined
+  if (typeof spec !== 'object') return { key: JSON.stringify(spec), error: 'an object expected' }
+  let s = parsed.get(spec)
+  if (s) return s
+  const key = JSON.stringify(spec)
+  try {
+    s = { key, selection: parseSelection(spec) }
+  } catch (err) {
+    if (!(err instanceof SelectionError)) throw err
+    s = { key, error: err.describe((p) => (p ? `spec.selection.${p}` : 'spec.selection')) }
+  }
+  parsed.set(spec, s)
+  return s
 }
 
 // Pure: the relay's view of one LogTap object.
@@ -22,6 +42,7 @@ function tapInfoOf(obj: Partial<LogTap>): TapInfo | undefined {
     uid: m.uid,
     replay: Number.isInteger(replay) && (replay as number) >= 0 ? (replay as number) : DEFAULT_REPLAY,
     deleting: Boolean(m.deletionTimestamp),
+    ...(obj.spec?.selection !== undefined ? { selection: tapSelectionOf(obj.spec.selection) } : {}),
   }
 }
 
