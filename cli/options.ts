@@ -10,8 +10,9 @@ import {
 } from '../api/selection.ts'
 import { parsePath } from '../api/selection-syntax.ts'
 import { usageError } from './errors.ts'
+import { compileTemplate } from './output/template.ts'
 
-export type OutputMode = 'raw' | 'pretty' | 'json'
+export type OutputMode = 'raw' | 'pretty' | 'json' | 'logfmt' | 'template'
 
 export interface TailOptions {
   flowNamespace: string
@@ -26,6 +27,8 @@ export interface TailOptions {
   kubeconfig: string | undefined
   context: string | undefined
   output: OutputMode
+  template: string | undefined // -o template
+  rawMessage: boolean // pretty/logfmt: a JSON message as it is
   // What the relay applies before sending (--where, --grep, --exclude, --fields, --sample,
   // --sample-by, --pod-rate), validated here; undefined: everything.
   selection: SelectionSpec | undefined
@@ -52,6 +55,8 @@ export interface RawTailArgs {
   kubeconfig?: string | undefined
   context?: string | undefined
   output?: string | undefined
+  template?: string | undefined
+  'raw-message'?: boolean | undefined
   grep?: string | undefined
   exclude?: string | undefined
   fields?: string | undefined
@@ -163,10 +168,16 @@ function parseSelectionFlags(a: RawTailArgs): SelectionSpec | undefined {
 
 export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOptions {
   const flow = parseFlowRef(a.flow)
-  const output = a.output ?? (stdoutIsTTY ? 'pretty' : 'raw')
-  if (output !== 'raw' && output !== 'pretty' && output !== 'json') {
-    throw usageError(`-o/--output must be raw, pretty or json, got "${output}"`)
+  const template = a.template || undefined
+  const output = a.output ?? (template !== undefined ? 'template' : stdoutIsTTY ? 'pretty' : 'raw')
+  if (!['raw', 'pretty', 'json', 'logfmt', 'template'].includes(output)) {
+    throw usageError(`-o/--output must be raw, pretty, json, logfmt or template, got "${output}"`)
   }
+  if (output === 'template' && template === undefined) throw usageError('-o template needs --template')
+  if (template !== undefined && output !== 'template')
+    throw usageError(`--template goes with -o template, not -o ${output}`)
+  const compiled = template === undefined ? [] : compileTemplate(template)
+  if (typeof compiled === 'string') throw usageError(`--template: ${compiled}`)
   const scheme = a['service-scheme'] ?? 'http'
   if (scheme !== 'http' && scheme !== 'https') {
     throw usageError(`--service-scheme must be http or https, got "${scheme}"`)
@@ -194,7 +205,9 @@ export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOpti
     listenAddr: a['listen-addr'] || undefined,
     kubeconfig: a.kubeconfig || undefined,
     context: a.context || undefined,
-    output,
+    output: output as OutputMode,
+    template,
+    rawMessage: a['raw-message'] === true,
     selection,
     fields: selection?.fields?.map((f) => [...parsePath(f).keys]),
     forMs,

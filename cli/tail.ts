@@ -99,6 +99,8 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
 
     const print = createPrinter(o.output, out, {
       fields: o.fields,
+      rawMessage: o.rawMessage,
+      ...(o.template !== undefined ? { template: o.template } : {}),
       color: useColor(d.stdout.isTTY === true, d.env),
     })
     let printed = 0

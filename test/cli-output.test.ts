@@ -132,3 +132,72 @@ t.test('pretty parts of unusual records', async (t) => {
   t.equal(formatTime('yesterday'), 'yesterday')
   t.equal(formatTime(1764219601500), '05:00:01.500')
 })
+
+// A service's own JSON log line inside the record's message.
+const STRUCTURED = [
+  '{"message":"{\\"level\\":\\"error\\",\\"msg\\":\\"payment failed\\",\\"order_id\\":\\"A-7\\",\\"amount\\":12.5,\\"note\\":\\"card declined\\"}","time":"2026-11-27T05:00:02Z","kubernetes":{"namespace_name":"shop","pod_name":"pay-1","container_name":"pay"}}',
+  '{"log":"{\\"severity\\":\\"info\\",\\"message\\":\\"ok\\"}\\n","time":"2026-11-27T05:00:03Z","kubernetes":{"namespace_name":"shop","pod_name":"pay-1"}}',
+  '{"log":"{not json","time":"2026-11-27T05:00:04Z","kubernetes":{"namespace_name":"shop","pod_name":"pay-1"}}',
+]
+
+function runOn(
+  lines: string[],
+  mode: Parameters<typeof createPrinter>[0],
+  o: Partial<PrinterOptions> = {},
+): string {
+  const chunks: Buffer[] = []
+  const out = new OutputBatch({ write: (c) => chunks.push(Buffer.from(c)) })
+  const print = createPrinter(mode, out, { color: false, ...o })
+  for (const [i, l] of lines.entries()) {
+    const [, f] = frameOf(i + 1, l)
+    print.record(i + 1, recordBytes(f), f)
+  }
+  print.message(denied[0] as never, denied[1])
+  void out.flush()
+  return Buffer.concat(chunks).toString()
+}
+
+t.test(
+  'pretty reads a structured message: level, message, key=value; --raw-message turns it off',
+  async (t) => {
+    t.same(runOn(STRUCTURED, 'pretty').split('\n').slice(0, 3), [
+      '05:00:02.000 shop/pay-1/pay ERROR payment failed order_id=A-7 amount=12.5 note="card declined"',
+      '05:00:03.000 shop/pay-1 INFO ok',
+      '05:00:04.000 shop/pay-1 {not json',
+    ])
+    const coloured = runOn(STRUCTURED, 'pretty', { color: true }).split('\n')
+    t.ok(coloured[0]!.includes(`${ESC}[31mERROR${ESC}[39m`), 'error in red')
+    t.ok(coloured[1]!.includes(`${ESC}[32mINFO${ESC}[39m`), 'info in green')
+    t.equal(
+      runOn(STRUCTURED, 'pretty', { rawMessage: true }).split('\n')[1],
+      '05:00:03.000 shop/pay-1 {"severity":"info","message":"ok"}',
+    )
+  },
+)
+
+t.test('-o logfmt', async (t) => {
+  t.same(runOn(STRUCTURED, 'logfmt').trimEnd().split('\n'), [
+    'time=2026-11-27T05:00:02Z namespace=shop pod=pay-1 container=pay level=error msg="payment failed" order_id=A-7 amount=12.5 note="card declined"',
+    'time=2026-11-27T05:00:03Z namespace=shop pod=pay-1 level=info msg=ok',
+    'time=2026-11-27T05:00:04Z namespace=shop pod=pay-1 msg="{not json"',
+    'error="Permission denied to access vault-0 logs for system:serviceaccount:shop:viewer" count=3',
+  ])
+  t.equal(
+    runOn(STRUCTURED.slice(0, 1), 'logfmt', { fields: [['kubernetes', 'pod_name'], ['nope']] }).split(
+      '\n',
+    )[0],
+    'time=2026-11-27T05:00:02Z namespace=shop pod=pay-1 container=pay kubernetes.pod_name=pay-1',
+  )
+})
+
+t.test('--template over the envelope', async (t) => {
+  const out = runOn(STRUCTURED, 'template', {
+    template: '{{seq}}\\t{{ .record.kubernetes.pod_name }} {{record.kubernetes}} {{record.nope}}|',
+  })
+  t.same(out.split('\n'), [
+    '1\tpay-1 {"namespace_name":"shop","pod_name":"pay-1","container_name":"pay"} |',
+    '2\tpay-1 {"namespace_name":"shop","pod_name":"pay-1"} |',
+    '3\tpay-1 {"namespace_name":"shop","pod_name":"pay-1"} |',
+    '',
+  ])
+})

@@ -47,9 +47,19 @@ export const outputArgs = {
   output: {
     type: 'string',
     alias: 'o',
-    valueHint: 'raw|pretty|json',
+    valueHint: 'raw|pretty|json|logfmt|template',
     description:
-      'raw: records as posted; pretty: time pod message; json: envelopes (default: pretty on a TTY, else raw)',
+      'raw: records as posted; pretty: time pod [level] message; json: envelopes; logfmt; template (default: pretty on a TTY, else raw)',
+  },
+  template: {
+    type: 'string',
+    valueHint: 'text',
+    description:
+      "Each record's envelope through a template, e.g. '{{seq}} {{record.kubernetes.pod_name}} {{record.message}}'",
+  },
+  'raw-message': {
+    type: 'boolean',
+    description: 'Show a JSON message as it is (pretty and logfmt read its level, message and fields)',
   },
 } as const satisfies Record<string, ArgDef>
 

@@ -1,8 +1,10 @@
 import type { OutputMode } from '../options.ts'
 import type { OutputBatch } from './batch.ts'
 import { jsonPrinter } from './json.ts'
+import { logfmtPrinter } from './logfmt.ts'
 import { prettyPrinter } from './pretty.ts'
 import { rawPrinter } from './raw.ts'
+import { templatePrinter } from './template.ts'
 import type { Printer, PrinterOptions } from './types.ts'
 
 export { OutputBatch } from './batch.ts'
@@ -16,6 +18,10 @@ export function createPrinter(mode: OutputMode, out: OutputBatch, o: PrinterOpti
       return jsonPrinter(out)
     case 'pretty':
       return prettyPrinter(out, o)
+    case 'logfmt':
+      return logfmtPrinter(out, o)
+    case 'template':
+      return templatePrinter(out, o.template ?? '')
   }
 }
 

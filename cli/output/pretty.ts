@@ -4,6 +4,7 @@ import { styleText } from 'node:util'
 import { lookup } from '../../api/selection-eval.ts'
 import { droppedNotice, sampledNotice } from '../relay-client.ts'
 import type { OutputBatch } from './batch.ts'
+import { logfmt, structuredLine } from './structured.ts'
 import type { Printer, PrinterOptions } from './types.ts'
 
 type Colour = Parameters<typeof styleText>[0]
@@ -64,11 +65,19 @@ export interface PrettyParts {
   source: string // namespace/pod/container
   pod: string // namespace/pod, for the colour
   message: string
+  level?: string // from a structured message (undefined with rawMessage)
 }
 
 // `arrived` (epoch ms): when the record reached us, shown when the record carries no time of its
 // own (containerd records do not: fluent-bit's cri parser consumes it as the event time).
-export function prettyParts(record: unknown, fields?: string[][], arrived?: number): PrettyParts {
+// A message that is a JSON object becomes its level, message and key=value fields, unless
+// `rawMessage`.
+export function prettyParts(
+  record: unknown,
+  fields?: string[][],
+  arrived?: number,
+  rawMessage = false,
+): PrettyParts {
   const r =
     typeof record === 'object' && record !== null && !Array.isArray(record)
       ? (record as Record<string, unknown>)
@@ -84,19 +93,29 @@ export function prettyParts(record: unknown, fields?: string[][], arrived?: numb
   }
   const time = formatTime(own ?? arrived)
   let message: string
+  let level: string | undefined
   if (fields) {
     message = fields.map((p) => `${p.join('.')}=${show(lookup(record, p))}`).join(' ')
   } else if (record !== r) {
     message = JSON.stringify(record)
   } else {
     const key = MESSAGE_KEYS.find((m) => typeof r[m] === 'string')
-    if (key) message = (r[key] as string).replace(/\r?\n$/, '')
-    else {
+    if (key) {
+      message = (r[key] as string).replace(/\r?\n$/, '')
+      const line = rawMessage ? undefined : structuredLine(message)
+      if (line) {
+        level = line.level
+        message = [line.message, line.fields.length ? logfmt(line.fields) : undefined]
+          .filter((x) => x !== undefined)
+          .join(' ')
+      }
+    } else {
       const { kubernetes: _k, ...rest } = r
       message = JSON.stringify(rest)
     }
   }
-  return { time, source: `${ns}/${pod}${container ? `/${container}` : ''}`, pod: `${ns}/${pod}`, message }
+  const source = `${ns}/${pod}${container ? `/${container}` : ''}`
+  return { time, source, pod: `${ns}/${pod}`, message, ...(level !== undefined ? { level } : {}) }
 }
 
 // Each record is decoded once and parsed once.
@@ -105,8 +124,9 @@ export function prettyPrinter(out: OutputBatch, o: PrinterOptions): Printer {
     o.color ? styleText(format, text, { validateStream: false }) : text
   return {
     record(_seq, bytes) {
-      const p = prettyParts(JSON.parse(bytes.toString()), o.fields, Date.now())
-      out.text(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
+      const p = prettyParts(JSON.parse(bytes.toString()), o.fields, Date.now(), o.rawMessage)
+      const level = p.level === undefined ? '' : `${style(levelColour(p.level), p.level.toUpperCase())} `
+      out.text(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${level}${p.message}\n`)
       return true
     },
     message(msg) {
@@ -120,6 +140,15 @@ export function prettyPrinter(out: OutputBatch, o: PrinterOptions): Printer {
       }
     },
   }
+}
+
+// Red for errors, yellow for warnings, green for info, grey for debug and trace.
+function levelColour(level: string): Colour {
+  const l = level.toLowerCase()
+  if (/^(err|error|fatal|crit|critical|panic|emerg|alert|[0-3])$/.test(l)) return 'red'
+  if (/^(warn|warning|4)$/.test(l)) return 'yellow'
+  if (/^(info|notice|[56])$/.test(l)) return 'green'
+  return 'gray'
 }
 
 function str(v: unknown): string | undefined {

@@ -14,6 +14,8 @@ export interface PrinterOptions {
   color: boolean // pretty only: decided once from the TTY and NO_COLOR
   // pretty only: --fields as key paths, shown as key=value (the relay has projected the record)
   fields?: string[][] | undefined
+  rawMessage?: boolean // pretty: show a JSON message as it is, not as level, message, key=value
+  template?: string // -o template: the --template text
 }
 
 export interface Printer {
