@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { SelectionSpec } from '../api/selection.ts'
 import { buildForBench } from './bench/build.ts'
 import { E2E_BEGIN, E2E_END, runEndToEnd } from './bench/e2e.ts'
 import { Histogram } from './bench/histogram.ts'
@@ -37,7 +38,9 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
 const flag = (name: string): boolean => args.includes(name)
 const quick = flag('--quick')
+// One scenario key, or several separated by commas (e.g. --only max-1,filter-1pct,project).
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+const onlyKeys = only?.split(',')
 const profileDir = flag('--profile') ? path.join(os.tmpdir(), 'log-socket-bench-profiles') : undefined
 const write = flag('--write') || (!quick && !only && !flag('--no-write'))
 const PER_CHUNK = 1000
@@ -65,6 +68,7 @@ interface Scenario {
   stalled: number
   concurrency: number
   hostile?: boolean // beside it, hostile senders on another tap (scripts/bench/hostile-scenario.ts)
+  selection?: SelectionSpec // every healthy listener's selection (docs/selection.md)
 }
 
 const S = (full: number, short: number): number => (quick ? short : full)
@@ -130,7 +134,31 @@ const scenarios: Scenario[] = [
     concurrency: 4,
     hostile: true,
   },
-].filter((s) => !only || s.key === only)
+  // Selections at full speed, against max-1: a selective filter (n ends in 00: 1% of the records
+  // pass; a regex over each record's text) and a projection of two fields.
+  {
+    key: 'filter-1pct',
+    title: 'max, 1 listener, 1% filter',
+    rate: 0,
+    seconds: S(15, 4),
+    warmup: S(3, 1),
+    healthy: 1,
+    stalled: 0,
+    concurrency: 4,
+    selection: { grep: ' n=[0-9]*00\\b' },
+  },
+  {
+    key: 'project',
+    title: 'max, 1 listener, projection',
+    rate: 0,
+    seconds: S(15, 4),
+    warmup: S(3, 1),
+    healthy: 1,
+    stalled: 0,
+    concurrency: 4,
+    selection: { fields: ['message', 'kubernetes.pod_name'] },
+  },
+].filter((s) => !onlyKeys || onlyKeys.includes(s.key))
 
 function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
   return fork(path.resolve(here, 'bench', file), [JSON.stringify(p)], {
@@ -193,6 +221,7 @@ async function run(s: Scenario): Promise<Outcome> {
       streamUrl: ready.streamUrl,
       healthy: s.healthy,
       stalled: s.stalled,
+      ...(s.selection ? { selection: s.selection } : {}),
     } satisfies ClientsParams)
     children.push(clients)
     await next(clients, 'ready')
@@ -217,7 +246,8 @@ async function run(s: Scenario): Promise<Outcome> {
     const hostileResult = await hostile?.stop()
     clients.send({
       type: 'stop',
-      expectFrames: load.measuredRecords - load.deniedInWindow,
+      // With a selection the share delivered is not known here: the clients wait for quiet.
+      expectFrames: s.selection ? Number.MAX_SAFE_INTEGER : load.measuredRecords - load.deniedInWindow,
     } satisfies ClientsStop)
     const c = await next<ClientsResult>(clients, 'result')
     relay.send({ type: 'stop' })
@@ -358,6 +388,9 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
         ? `${(o.relay.afterGc.heapUsed / 1048576).toFixed(0)} / ${(o.relay.afterGc.external / 1048576).toFixed(0)}`
         : '–',
     ),
+    row('bytes to the listener per ingested record', '–', (_x, o) =>
+      (Math.min(...o.clients.healthy.map((h) => h.bytes)) / o.load.records).toFixed(0),
+    ),
     row('relay CPU (% of one core)', '–', (x) => x.relayCpuPct.toFixed(0)),
     row('relay CPU µs per ingested record', ceil ? (1e6 / ceil.recordsPerSec).toFixed(1) : '', (x) =>
       x.cpuPerRecordUs.toFixed(1),
@@ -411,6 +444,23 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
     const change = Math.abs(st.listenerMin - base.listenerMin) / base.listenerMin
     out.push(
       `- stalled listener changes the healthy one's rate by < 10%: ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
+    )
+  }
+  // Selections: bytes to the listener fall with what is selected; CPU per record ≤ +30%.
+  const ref = outs.find((o) => o.s.key === 'max-1')
+  for (const o of outs.filter((x) => x.s.selection)) {
+    const f = by.get(o.s.key)!
+    const perRecord = (x: Outcome) => Math.min(...x.clients.healthy.map((h) => h.bytes)) / x.load.records
+    const bytes = ref
+      ? `${((perRecord(o) / perRecord(ref)) * 100).toFixed(1)}% of max-1's`
+      : 'no max-1 to compare'
+    const cpu = ref ? f.cpuPerRecordUs / by.get('max-1')!.cpuPerRecordUs - 1 : undefined
+    out.push(
+      `- ${o.s.title} (${JSON.stringify(o.s.selection)}): bytes to the listener per ingested record ${perRecord(o).toFixed(0)} (${bytes}); ` +
+        `relay CPU per ingested record ${f.cpuPerRecordUs.toFixed(1)} µs` +
+        (cpu === undefined
+          ? ''
+          : ` (${cpu >= 0 ? '+' : ''}${(cpu * 100).toFixed(0)}% vs max-1 → ${mark(cpu <= 0.3)})`),
     )
   }
   const normal = outs.filter((o) => !o.s.hostile)
@@ -476,7 +526,7 @@ function writeDoc(block: string, begin = BEGIN, end = END): void {
 }
 
 const loadBefore = os.loadavg()
-const ceil = !only || only === 'ceiling' ? ceiling(quick ? 1 : 3) : undefined
+const ceil = !only || onlyKeys?.includes('ceiling') ? ceiling(quick ? 1 : 3) : undefined
 if (ceil)
   console.error(`parse-only ceiling: ${kps(ceil.recordsPerSec)} records/s, ${ceil.mbPerSec.toFixed(1)} MB/s`)
 const outs: Outcome[] = []

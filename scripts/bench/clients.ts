@@ -4,6 +4,7 @@
 // the kernel buffers fill and the relay sees a consumer that never drains).
 import WebSocket from 'ws'
 import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
+import { StreamParamHeaders } from '../../api/stream-protocol.ts'
 import { Histogram } from './histogram.ts'
 import {
   BENCH_TOKEN,
@@ -35,7 +36,12 @@ interface Healthy {
 
 function open(): Promise<WebSocket> {
   const ws = new WebSocket(p.streamUrl, {
-    headers: { [CLIENT_TOKEN_HEADER]: `Bearer ${BENCH_TOKEN}` },
+    headers: {
+      [CLIENT_TOKEN_HEADER]: `Bearer ${BENCH_TOKEN}`,
+      ...(p.selection
+        ? { [StreamParamHeaders.selection]: encodeURIComponent(JSON.stringify(p.selection)) }
+        : {}),
+    },
     perMessageDeflate: false,
   })
   return new Promise((resolve, reject) => {
@@ -52,11 +58,12 @@ function healthy(ws: WebSocket): Healthy {
   const h: Healthy = {
     ws,
     latency: new Histogram(),
-    r: { records: 0, denied: 0, dropped: 0, lastArrivalMicros: 0 },
+    r: { records: 0, denied: 0, dropped: 0, lastArrivalMicros: 0, bytes: 0 },
   }
   ws.on('message', (data: Buffer) => {
     const now = nowMicros()
     lastFrame = now
+    h.r.bytes += data.length
     if (data.subarray(0, RECORD_PREFIX.length).equals(RECORD_PREFIX)) {
       const ts = stampOf(data)
       if (ts >= windowFrom && ts < windowTo) {

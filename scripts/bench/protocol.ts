@@ -1,6 +1,8 @@
 // Messages between the benchmark's orchestrator (scripts/bench.ts) and its helper processes,
 // and the helpers' shared plumbing: each helper gets its parameters as JSON in argv[2], talks over
 // the fork IPC channel, and exits by itself when the parent goes away or its deadline passes.
+
+import type { SelectionSpec } from '../../api/selection.ts'
 import type { HistogramData } from './histogram.ts'
 
 export const BENCH_TOKEN = 'bench-viewer-token'
@@ -65,6 +67,7 @@ export interface ClientsParams {
   streamUrl: string
   healthy: number
   stalled: number
+  selection?: SelectionSpec // sent by every client (api/selection.ts)
 }
 
 export interface ClientsWindow {
@@ -84,6 +87,7 @@ export interface ListenerResult {
   dropped: number // records reported dropped to this listener
   latency: HistogramData // post → frame arrival, records in the window
   lastArrivalMicros: number
+  bytes: number // WebSocket payload bytes received (all frames, from the hello on)
 }
 
 export interface ClientsResult {

@@ -172,7 +172,7 @@ export class ListenerSelection {
     const base = fields.top ? fields.slot(seq, buf, s, e) : 0
     if (this.#grep) {
       const { grep, exclude } = this.selection
-      if (!lineSelected(grep, exclude, fields.text(seq, buf, s, e))) return Verdict.Skip
+      if (!lineSelected(grep, exclude, fields.text(buf, s, e))) return Verdict.Skip
     }
     for (const c of this.#preds) if (!this.#test(c, buf, s, base, meta)) return Verdict.Skip
     for (const x of this.#samples) {
