@@ -1,7 +1,7 @@
 // The relay against the real API server: TokenReview/SubjectAccessReview refusals, the LogTap
 // informer, status counters written back by server-side apply, and the fluentd-faithful sender
 // feeding the relay from an http Output.
-import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { CustomObjectsApi, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
 import { KINDS, resourceOf } from '../api/kinds.ts'
@@ -259,4 +259,54 @@ t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t
   )
   mine.ws.close()
   other.ws.close()
+})
+
+t.test("a LogTap's spec.selection, learned from the informer: applied, changed, invalid", async (t) => {
+  const body = {
+    ...tapObject('sel'),
+    spec: {
+      ...tapObject('sel').spec,
+      selection: { where: 'kubernetes.pod_name =~ "^checkout"', fields: ['message'] },
+    },
+  }
+  await custom.createNamespacedCustomObject({ ...g, body })
+  const sel = await until('the informer to see sel', () => taps.get(ns, 'sel'))
+  const client = await connect(r.streamUrl(sel), viewer)
+  t.match(client.messages[0], {
+    type: 'hello',
+    selection: { tap: true, text: 'where kubernetes.pod_name =~ "^checkout"; fields message' },
+  })
+  const pods = samplePods(ns) // checkout is allowed to everyone (rbac/policy: allow)
+  const lines = pods.map((p) =>
+    JSON.stringify({
+      message: `from ${p.name}`,
+      kubernetes: { pod_name: p.name, namespace_name: ns, labels: p.labels },
+    }),
+  )
+  t.equal((await r.post(sel, `${lines.join('\n')}\n`)).status, 200)
+  await client.until(() => client.records().length === 1)
+  t.same(client.records()[0]!.raw, JSON.stringify({ message: `from ${pods[0]!.name}` }))
+  // A changed selection (here an invalid one): the relay learns it from the informer, and its next
+  // chunk for the tap closes the stream for the listener to reconnect and get it.
+  await custom.patchNamespacedCustomObject(
+    {
+      ...g,
+      name: 'sel',
+      body: [{ op: 'replace', path: '/spec/selection/where', value: 'level == error ||' }],
+    },
+    setHeaderOptions('Content-Type', 'application/json-patch+json'),
+  )
+  const changed = await until('the informer to see the change', () =>
+    taps.get(ns, 'sel')?.selection?.error ? taps.get(ns, 'sel') : undefined,
+  )
+  t.equal((await r.post(changed, `${lines[0]}\n`)).status, 200)
+  t.match(await client.closed, { code: 4012 })
+  const refused = await connect(r.streamUrl(sel), viewer).then(
+    () => undefined,
+    (e: { status?: number; body?: string }) => e,
+  )
+  t.match(refused, {
+    status: 409,
+    body: /"error":"bad-tap-selection".*spec\.selection\.where: there is no \|\|/,
+  })
 })
