@@ -5,6 +5,10 @@
 // They keep going: client-node's ListWatch stops for good on any error other than a watch timeout
 // or 410 (and its start() resolves even when the first list failed), so a SharedInformer tracks
 // "synced" itself and restarts a failed ListWatch with backoff (1 s → 30 s).
+//
+// A kind the API server does not serve (its CRD is not installed: say, a logging-operator release
+// without the syslog-ng kinds) is an empty cache, not a failure: the informer counts as synced, so
+// the rest of the process starts, and keeps listing with backoff until the kind appears.
 import {
   CustomObjectsApi,
   type KubeConfig,
@@ -14,6 +18,7 @@ import {
 } from '@kubernetes/client-node'
 import type pino from 'pino'
 import type { KindInfo } from '../../api/kinds.ts'
+import { isNotFound } from './api-errors.ts'
 import type { KObject } from './objects.ts'
 import { realTimers, type Timers } from './timers.ts'
 
@@ -50,6 +55,7 @@ export class SharedInformer {
   private failures = 0
   private restartTimer: unknown
   private errorDuringStart = false
+  private served = true
   private readonly firstSync: { promise: Promise<void>; resolve: () => void }
   private readonly log: pino.Logger
   private readonly timers: Timers
@@ -64,7 +70,17 @@ export class SharedInformer {
     const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace)
     // List items may lack kind; every cached object carries it.
     const list = async () => {
-      const r = await source.list()
+      let r: Awaited<ReturnType<ListWatchSource['list']>>
+      try {
+        r = await source.list()
+      } catch (err) {
+        if (isNotFound(err)) this.notServed()
+        throw err
+      }
+      if (!this.served) {
+        this.served = true
+        this.log.info({ informer: this.kind }, 'Kind now served by the API server')
+      }
       for (const item of r.items) item.kind ??= this.kind
       return r as never
     }
@@ -99,11 +115,29 @@ export class SharedInformer {
     }
   }
 
+  private notServed(): void {
+    if (this.served)
+      this.log.warn(
+        { informer: this.kind },
+        'Kind not served by the API server (CRD not installed?): treated as empty until it is',
+      )
+    this.served = false
+    if (!this.isSynced) {
+      this.isSynced = true
+      this.firstSync.resolve()
+    }
+  }
+
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return
     const delay = Math.min(30_000, 1000 * 2 ** this.failures)
     this.failures++
-    this.log.warn({ informer: this.kind, err: String(err), retryInMs: delay }, 'Informer failed; restarting')
+    // An absent kind was reported once (notServed); its retries are routine.
+    const level = this.served ? 'warn' : 'debug'
+    this.log[level](
+      { informer: this.kind, err: String(err), retryInMs: delay },
+      'Informer failed; restarting',
+    )
     this.timers.clearTimeout(this.restartTimer)
     this.restartTimer = this.timers.setTimeout(() => void this.run(), delay)
   }
@@ -139,6 +173,11 @@ export class SharedInformer {
 
   synced(): boolean {
     return this.isSynced
+  }
+
+  // False while the API server answers 404 for the kind (its cache is then empty).
+  isServed(): boolean {
+    return this.served
   }
 
   get(name: string, namespace?: string): KObject | undefined {
