@@ -14,6 +14,10 @@ export const {
 } = KINDS.LogTap
 export const SINGULAR = 'logtap'
 export const SHORT_NAMES = ['ltap']
+// kubectl expands a category before it looks for a resource of that name, so a category must never
+// be a kind's name: `logging` made `kubectl get logging` list LogTaps instead of Loggings.
+// `logging-all` is logging-operator's own (every kind of the logging pipeline, now with taps).
+export const CATEGORIES = ['log-socket', 'logging-all']
 
 // A DNS-1123 subdomain: what Kubernetes accepts as an object name.
 const objectName = Type.String({
