@@ -29,7 +29,7 @@ export interface ClusterState {
   registration?: string // see run-registry.ts
 }
 
-export interface TestHost {
+interface TestHost {
   ip: string
   exposeService(o: ExposeOptions): Promise<void>
 }
@@ -54,7 +54,7 @@ export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
 const repoRoot = path.resolve(import.meta.dirname, '..')
 
 // The logging-operator CRDs: LOG_SOCKET_LOGGING_CRDS, else ../shared/logging-operator-crds beside the repo.
-export function loggingCrdDir(): string {
+function loggingCrdDir(): string {
   const candidates = [
     process.env.LOG_SOCKET_LOGGING_CRDS,
     path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds'),
@@ -79,7 +79,7 @@ function readdir(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml'))
 }
 
-export function crdFiles(): string[] {
+function crdFiles(): string[] {
   const logging = loggingCrdDir()
   const own = path.join(repoRoot, 'crds')
   const files = readdir(logging).map((f) => path.join(logging, f))
@@ -111,7 +111,7 @@ export async function stopCluster(state: ClusterState): Promise<void> {
 }
 
 // For exit and signal handlers, where nothing asynchronous runs.
-export function stopClusterSync(state: ClusterState): void {
+function stopClusterSync(state: ClusterState): void {
   stopControlPlaneSync(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)

@@ -138,7 +138,7 @@ function tail(file: string, lines = 25): string {
   }
 }
 
-export function describeLogs(state: ControlPlaneState): string {
+function describeLogs(state: ControlPlaneState): string {
   return Object.entries(state.logs)
     .map(([name, file]) => `--- last lines of ${name} (${file}) ---\n${tail(file)}`)
     .join('\n')

@@ -44,7 +44,7 @@ export interface SenderOptions {
   allowHosts?: string[]
 }
 
-export interface PostResult {
+interface PostResult {
   output: string // "<Kind>/<namespace>/<name>" (namespace empty for ClusterOutputs)
   url: string
   status: number // 0 when the request failed before an answer

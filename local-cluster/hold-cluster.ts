@@ -1,5 +1,5 @@
 // Test helper: starts a control plane, prints its state as one JSON line, and waits to be killed
-// (harness-teardown.test.ts kills it with SIGKILL to prove the next run reaps what it left).
+// (harness-teardown.cluster.test.ts kills it with SIGKILL to prove the next run reaps what it left).
 import { startCluster } from './cluster.ts'
 
 const state = await startCluster()

@@ -10,8 +10,8 @@ export const BENCH_USER = 'system:serviceaccount:bench:viewer'
 export const BENCH_RULE_KEY = 'bench_viewer'
 
 // As it appears in the serialised record: inside the escaped `message` string.
-export const TS_MARKER = Buffer.from('"bench_ts=')
-export const TS_DIGITS = 16 // microseconds of the monotonic clock, zero-padded
+const TS_MARKER = Buffer.from('"bench_ts=')
+const TS_DIGITS = 16 // microseconds of the monotonic clock, zero-padded
 
 export const MIN_RECORD_BYTES = 600
 export const MAX_RECORD_BYTES = 900
@@ -22,7 +22,7 @@ export function nowMicros(): number {
 }
 
 // Small deterministic PRNG (mulberry32) so every run posts the same stream.
-export function prng(seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -143,7 +143,7 @@ const MSGS = [
 
 // One record as fluent-bit's cri parser + kubernetes filter emit it, padded (the application's
 // `detail` field) to `size` bytes when its fixed part is shorter; the timestamp slot is zeroed.
-export function benchRecord(pod: BenchPod, n: number, rnd: () => number, size: number): string {
+function benchRecord(pod: BenchPod, n: number, rnd: () => number, size: number): string {
   // A logfmt application line; `detail` pads it.
   const head = `bench_ts=${'0'.repeat(TS_DIGITS)} level=${pick(rnd, LEVELS)} msg="${pick(rnd, MSGS)}"`
   const tail = ` status=${pick(rnd, [200, 200, 200, 201, 404, 500])} took=${Math.round(rnd() * 5000) / 10}ms n=${n}`

@@ -11,7 +11,7 @@ export interface Access {
   name?: string
 }
 
-export function parseResource(spec: string): { group: string; resource: string; subresource: string } {
+function parseResource(spec: string): { group: string; resource: string; subresource: string } {
   const [gr = '', subresource = ''] = spec.split('/')
   const dot = gr.indexOf('.')
   return dot < 0

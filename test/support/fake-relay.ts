@@ -187,7 +187,7 @@ export class FakeRelay {
   }
 }
 
-export function recordFrame(seq: number, bytes: string): string {
+function recordFrame(seq: number, bytes: string): string {
   return `{"type":"record","seq":${seq},"record":${bytes}}`
 }
 

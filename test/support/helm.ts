@@ -12,13 +12,13 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export const chartDir = join(repoRoot, 'charts', 'log-socket')
 
 // A first build takes minutes (tens of them on a busy 2-core machine).
-export const HELM_BUILD_TIMEOUT_MS = 40 * 60 * 1000
+const HELM_BUILD_TIMEOUT_MS = 40 * 60 * 1000
 
 let helmPath: Promise<string> | undefined
 
 // The helm binary's path. The script's progress goes to this process's stderr, so a slow first
 // build is visible in the test output.
-export function helmBinary(): Promise<string> {
+function helmBinary(): Promise<string> {
   helmPath ??= new Promise<string>((resolve, reject) => {
     const child = spawn('bash', [join(repoRoot, 'scripts', 'helm.sh')], {
       stdio: ['ignore', 'pipe', 'inherit'],

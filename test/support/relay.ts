@@ -12,7 +12,7 @@ import type { RelayAuth, RelayLimits, RelayOptions } from '../../controller/rela
 import { type RunningRelay, startRelay } from '../../controller/relay/server.ts'
 import type { TapDirectory, TapInfo } from '../../controller/relay/tap-directory.ts'
 
-export class MemoryTaps implements TapDirectory {
+class MemoryTaps implements TapDirectory {
   readonly taps = new Map<string, TapInfo>()
   #removed: ((ns: string, name: string) => void)[] = []
   isSynced = true
