@@ -31,9 +31,14 @@ export const FlowKind = Type.Enum(['Flow', 'ClusterFlow'])
 export type FlowKind = Static<typeof FlowKind>
 export const OutputKind = Type.Enum(['Output', 'ClusterOutput'])
 export type OutputKind = Static<typeof OutputKind>
+// Part of the contract for every client that writes LogTaps (kubectl, GitOps, other tools), used here or not.
+/** @public */
 export const TapMode = Type.Enum(['inject', 'mirror'])
+/** @public */
 export type TapMode = Static<typeof TapMode>
+/** @public */
 export const TapLifetime = Type.Enum(['session', 'persistent'])
+/** @public */
 export type TapLifetime = Static<typeof TapLifetime>
 
 export const LogTapSpec = Type.Object({

@@ -20,6 +20,7 @@ export interface HelloMessage {
   resumed: boolean // true when `since` was honoured within the same epoch without loss
 }
 
+/** @public (protocol message for every client) */
 export interface RecordMessage {
   type: 'record'
   seq: number
@@ -42,6 +43,7 @@ export interface DroppedMessage {
   reason: 'slow-consumer' | 'replay-exhausted' | 'relay-overloaded'
 }
 
+/** @public (protocol message for every client) */
 export interface StatusMessage {
   type: 'status'
   phase: 'waiting' | 'ready' | 'deleted'
