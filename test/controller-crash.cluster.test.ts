@@ -1,5 +1,6 @@
 // The controller killed before each step of creation and deletion, then restarted, converges with
 // no dangling ref and no orphan; and two replicas with leader election never lead at once.
+import { CoreV1Api } from '@kubernetes/client-node'
 import t, { type Test } from 'tap'
 import type { Action } from '../controller/reconciler/desired/plan.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
@@ -14,6 +15,7 @@ import {
 } from './controller-helpers.ts'
 
 const c = await getCluster()
+const core = c.kc.makeApiClient(CoreV1Api)
 
 // Runs a controller that "dies" right before the first step of type `step`: from then on the
 // hook throws (nothing further happens), and it is stopped like a killed process.
@@ -34,18 +36,20 @@ async function runUntilCrash(ns: string, step: Action['type'], trigger: () => Pr
 
 // What the world must look like right after a crash before `step`: proof the kill hit mid-way.
 async function assertMidway(t: Test, o: Objects, step: Action['type']) {
-  const [tap, out, mirror, refs] = await Promise.all([
+  const [tap, out, mirror, refs, secret] = await Promise.all([
     o.tap('k'),
     o.get('Output', 'logtap-k'),
     o.get('Flow', 'logtap-k'),
     o.refs('Flow', 'app'),
+    core.readNamespacedSecret({ namespace: o.ns, name: 'logtap-k' }).catch(() => undefined),
   ])
   const ref = refs?.includes('logtap-k')
   const mid: Record<string, boolean> = {
     AddTapFinalizer: !tap?.metadata.finalizers?.length && !out,
     ApplyOutput: !!tap?.metadata.finalizers?.length && !out,
-    Attach: !!out && !ref,
-    ApplyMirrorFlow: !!out && !mirror,
+    ApplySecret: !!out && !secret && !ref,
+    Attach: !!out && !!secret && !ref,
+    ApplyMirrorFlow: !!out && !!secret && !mirror,
     Detach: !!tap?.metadata.deletionTimestamp && !!ref && !!out,
     DeleteMirrorFlow: !!tap?.metadata.deletionTimestamp && !!mirror && !!out,
     ReleaseOutput: !ref && !mirror && !!out?.metadata.finalizers?.length,
@@ -56,8 +60,8 @@ async function assertMidway(t: Test, o: Objects, step: Action['type']) {
 }
 
 const creationSteps = {
-  inject: ['AddTapFinalizer', 'ApplyOutput', 'Attach'],
-  mirror: ['ApplyMirrorFlow'],
+  inject: ['AddTapFinalizer', 'ApplyOutput', 'ApplySecret', 'Attach'],
+  mirror: ['ApplySecret', 'ApplyMirrorFlow'],
 } as const
 for (const mode of ['inject', 'mirror'] as const) {
   for (const step of creationSteps[mode]) {

@@ -3,6 +3,7 @@ import t from 'tap'
 import { KINDS } from '../api/kinds.ts'
 import { FINALIZER_OUTPUT, FINALIZER_TAP, type FlowKind, type LogTap } from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
+import { desiredCredentialSecret } from '../controller/reconciler/desired/credential-secret.ts'
 import { type DesiredConfig, desired, type Observed } from '../controller/reconciler/desired/desired.ts'
 import { desiredOutput } from '../controller/reconciler/desired/output.ts'
 
@@ -48,6 +49,16 @@ function ourOutput(tap: LogTap, meta: Partial<KObject['metadata']> = {}): KObjec
   const o = desiredOutput(tap, undefined, cfg)
   return { ...o, metadata: { ...o.metadata, uid: 'out-uid', ...meta } }
 }
+// The credential Secret as the API server holds it once applied next to ourOutput(tap).
+function ourSecret(tap: LogTap, outputUid = 'out-uid'): KObject {
+  const s = desiredCredentialSecret(
+    tap,
+    undefined,
+    { kind: 'Output', name: 'logtap-t', uid: outputUid },
+    cfg.ingestKey,
+  )
+  return { ...s, metadata: { ...s.metadata, uid: 'secret-uid' } }
+}
 const obs = (o: Partial<Observed>): Observed => ({
   namespace: 'ns',
   name: 't',
@@ -61,11 +72,15 @@ const stages = (d: ReturnType<typeof desired>) => d.plan.map(types)
 const cond = (d: ReturnType<typeof desired>, type: string) =>
   d.status?.conditions.find((c) => c.type === type)
 
-t.test('new inject tap: finalizer, then Output, then ref — in that order', async (t) => {
+t.test('new inject tap: finalizer, then Output, then its Secret, then ref — in that order', async (t) => {
   const tap = mkTap({}, { finalizers: [] })
   const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-  t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplyOutput', 'Attach'])
-  t.same(stages(d), [['AddTapFinalizer', 'ApplyOutput'], ['Attach']], 'finalizer and Output together')
+  t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplyOutput', 'ApplySecret', 'Attach'])
+  t.same(
+    stages(d),
+    [['AddTapFinalizer', 'ApplyOutput'], ['ApplySecret'], ['Attach']],
+    'finalizer and Output together; the Secret once the Output has a uid; the ref last',
+  )
   t.equal(cond(d, 'Ready')?.status, 'True')
   t.equal(d.status?.outputName, 'logtap-t')
   t.equal(d.status?.streamPath, '/taps/ns/t')
@@ -76,6 +91,7 @@ t.test('converged tap: no actions, status unchanged on re-evaluation', async (t)
   const o = obs({
     tap,
     outputs: [ourOutput(tap)],
+    secret: ourSecret(tap),
     flows: [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })],
   })
   const d1 = desired(o, cfg)
@@ -114,9 +130,9 @@ t.test('mirror: flow copy created after the Output; deleted before the Output is
   const tap = mkTap({ mode: 'mirror' })
   const src = mkFlow('f', { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['es'] })
   const d = desired(obs({ tap, flows: [src] }), cfg)
-  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplyMirrorFlow'])
+  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplySecret', 'ApplyMirrorFlow'])
   t.equal(d.status?.mirrorFlowName, 'logtap-t')
-  const mirror = (d.plan.flat()[1] as { object: KObject }).object
+  const mirror = (d.plan.flat()[2] as { object: KObject }).object
   t.same(mirror.spec, { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['logtap-t'] })
   t.same(src.spec?.['localOutputRefs'], ['es'], "the user's flow is not touched")
 
@@ -191,9 +207,9 @@ t.test('ClusterFlow tap outside every control namespace', async (t) => {
     }),
     cfg,
   )
-  t.same(types(ok.plan.flat()), ['ApplyOutput', 'Attach'])
+  t.same(types(ok.plan.flat()), ['ApplyOutput', 'ApplySecret', 'Attach'])
   t.equal((ok.plan.flat()[0] as { object: KObject }).object.kind, 'ClusterOutput')
-  t.match(ok.plan.flat()[1], { field: 'globalOutputRefs' })
+  t.match(ok.plan.flat()[2], { field: 'globalOutputRefs' })
 })
 
 t.test(
@@ -225,8 +241,16 @@ t.test('spec drift of our Output is re-applied; a ref removed by hand is restore
   const tap = mkTap()
   const drifted = ourOutput(tap)
   drifted.spec = { http: { endpoint: 'http://elsewhere' } }
-  const d = desired(obs({ tap, outputs: [drifted], flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-  t.same(types(d.plan.flat()), ['ApplyOutput', 'Attach'])
+  const d = desired(
+    obs({
+      tap,
+      outputs: [drifted],
+      secret: ourSecret(tap),
+      flows: [mkFlow('f', { localOutputRefs: ['es'] })],
+    }),
+    cfg,
+  )
+  t.same(types(d.plan.flat()), ['ApplyOutput', 'Attach'], 'the Secret is as wanted: left alone')
   t.equal(
     (d.plan.flat()[0] as { existingUid?: string }).existingUid,
     'out-uid',
@@ -238,7 +262,13 @@ t.test('session tap: expired Lease deletes the tap; a live one schedules the nex
   const tap = mkTap({ lifetime: 'session' })
   const lease = { renewTime: '2026-01-01T00:09:50.000000Z', leaseDurationSeconds: 15, ownerUids: ['u1'] }
   const live = desired(
-    obs({ tap, lease, outputs: [ourOutput(tap)], flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })] }),
+    obs({
+      tap,
+      lease,
+      outputs: [ourOutput(tap)],
+      secret: ourSecret(tap),
+      flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })],
+    }),
     cfg,
   )
   t.same(live.plan.flat(), [])
@@ -250,11 +280,150 @@ t.test('session tap: expired Lease deletes the tap; a live one schedules the nex
 t.test('mirror of a flow with a custom flowLabel is refused', async (t) => {
   const tap = mkTap({ mode: 'mirror' })
   const d = desired(obs({ tap, flows: [mkFlow('f', { flowLabel: '@x' })] }), cfg)
-  t.same(types(d.plan.flat()), ['ApplyOutput'])
+  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplySecret'])
   t.match(cond(d, 'Attached'), { status: 'False', reason: 'MirrorUnsupported' })
 })
 
 t.test('output finalizer is part of the created Output', async (t) => {
   const d = desired(obs({ tap: mkTap(), flows: [mkFlow('f', {})] }), cfg)
   t.same((d.plan.flat()[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
+})
+
+t.test(
+  'credential Secret: never over a foreign one; a previous tap’s goes first; owners kept current',
+  async (t) => {
+    const tap = mkTap()
+    const flows = [mkFlow('f', { localOutputRefs: ['es'] })]
+    const foreign: KObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'logtap-t', namespace: 'ns', uid: 's' },
+    }
+    const conflict = desired(obs({ tap, flows, secret: foreign }), cfg)
+    t.same(types(conflict.plan.flat()), [], 'nothing created next to a Secret that is not ours')
+    t.match(cond(conflict, 'OutputReady'), {
+      status: 'False',
+      reason: 'NameConflict',
+      message: /Secret logtap-t/,
+    })
+
+    const previous = ourSecret(mkTap({}, { uid: 'old' }))
+    const d = desired(obs({ tap, flows, secret: previous }), cfg)
+    t.same(stages(d), [['DeleteSecret'], ['ApplyOutput'], ['ApplySecret'], ['Attach']])
+    t.match(d.plan[0]?.[0], { type: 'DeleteSecret', uid: 'secret-uid' }, 'exactly that incarnation')
+    t.equal((d.plan[2]![0] as { existingUid?: string }).existingUid, undefined, 'then a new one is created')
+
+    // Our Output was recreated (new uid): the Secret's owner reference follows it.
+    const recreated = ourOutput(tap, { uid: 'out-uid-2' })
+    const follow = desired(
+      obs({
+        tap,
+        outputs: [recreated],
+        secret: ourSecret(tap),
+        flows: [mkFlow('f', { localOutputRefs: ['logtap-t'] })],
+      }),
+      cfg,
+    )
+    t.same(types(follow.plan.flat()), ['ApplySecret'])
+    t.equal(
+      (follow.plan[0]![0] as { existingUid?: string }).existingUid,
+      'secret-uid',
+      'pinned to the live one',
+    )
+    const secret = (follow.plan[0]![0] as { object: KObject }).object
+    t.same(
+      secret.metadata.ownerReferences?.map((r) => [r.kind, r.name, r.uid, r.controller ?? false]),
+      [
+        ['LogTap', 't', 'u1', true],
+        ['Output', 'logtap-t', 'out-uid-2', false],
+      ],
+      'owned by the tap and by the Output: it lives while either does',
+    )
+  },
+)
+
+t.test('objects whose owner references were stripped (--cascade=orphan) are still ours', async (t) => {
+  const tap = mkTap({ mode: 'mirror' }, { deletionTimestamp: '2026-01-01T00:09:00Z' })
+  const strip = (o: KObject): KObject => ({ ...o, metadata: { ...o.metadata, ownerReferences: [] } })
+  const src = mkFlow('f', { localOutputRefs: ['es'] })
+  const made = desired(obs({ tap: mkTap({ mode: 'mirror' }), flows: [src] }), cfg)
+  const mirror = (made.plan.flat().find((a) => a.type === 'ApplyMirrorFlow') as { object: KObject }).object
+  const d = desired(
+    obs({
+      tap,
+      outputs: [strip(ourOutput(tap))],
+      flows: [src, strip({ ...mirror, metadata: { ...mirror.metadata, uid: 'm1' } })],
+    }),
+    cfg,
+  )
+  t.same(
+    types(d.plan.flat()),
+    ['DeleteMirrorFlow'],
+    'the mirror goes first, then the Output: not the finalizer',
+  )
+  // Another tap of the same name must not take the orphans for its own.
+  const again = desired(
+    obs({ tap: mkTap({}, { uid: 'u2' }), outputs: [strip(ourOutput(tap))], flows: [src] }),
+    cfg,
+  )
+  t.match(cond(again, 'OutputReady'), { reason: 'PreviousOutputTerminating' })
+})
+
+t.test('a ClusterOutput is detached from Flows in other namespaces that its Logging renders', async (t) => {
+  const tap = mkTap({ flow: { kind: 'ClusterFlow', name: 'all' } }, { deletionTimestamp: 'x' })
+  const out = { ...ourOutput(tap), kind: 'ClusterOutput' }
+  const clusterFlow = mkFlow('all', { globalOutputRefs: ['logtap-t'] }, 'ClusterFlow')
+  const tenant = mkFlow('app', { loggingRef: 'a', globalOutputRefs: ['es', 'logtap-t'] }, 'Flow', {
+    namespace: 'shop',
+  })
+  // Same name, but its Logging's ClusterOutputs live in another control namespace.
+  const stranger = mkFlow('app', { loggingRef: 'b', globalOutputRefs: ['logtap-t'] }, 'Flow', {
+    namespace: 'lab',
+  })
+  const loggings: KObject[] = [
+    {
+      kind: 'Logging',
+      metadata: { name: 'a' },
+      spec: { loggingRef: 'a', controlNamespace: 'ns', watchNamespaces: ['shop'] },
+    },
+    { kind: 'Logging', metadata: { name: 'b' }, spec: { loggingRef: 'b', controlNamespace: 'lab-logging' } },
+  ]
+  const d = desired(
+    obs({ tap, outputs: [out], flows: [clusterFlow], elsewhere: [tenant, stranger], loggings }),
+    cfg,
+  )
+  t.same(
+    d.plan
+      .flat()
+      .map((a) => (a.type === 'Detach' ? `Detach ${a.flow.namespace}/${a.flow.name} ${a.fields}` : a.type)),
+    ['Detach ns/all globalOutputRefs', 'Detach shop/app globalOutputRefs', 'ReleaseOutput', 'DeleteOutput'],
+  )
+  const unknown = desired(
+    obs({ tap, outputs: [out], flows: [clusterFlow], elsewhere: [tenant, stranger] }),
+    cfg,
+  )
+  t.equal(
+    unknown.plan.flat().filter((a) => a.type === 'Detach').length,
+    3,
+    'Loggings not known: every flow naming it is detached first',
+  )
+})
+
+t.test('mirror: stdout and prometheus filters are left out of the copy, and the tap says so', async (t) => {
+  const tap = mkTap({ mode: 'mirror' })
+  const filters = [
+    { stdout: {} },
+    { dedot: {} },
+    { prometheus: { metrics: [] } },
+    { throttle: { group_key: 'a' } },
+  ]
+  const src = mkFlow('f', { match: [], filters, localOutputRefs: ['es'] })
+  const d = desired(obs({ tap, outputs: [ourOutput(tap)], secret: ourSecret(tap), flows: [src] }), cfg)
+  const apply = d.plan.flat().find((a) => a.type === 'ApplyMirrorFlow')
+  t.same((apply as { object: KObject }).object.spec?.['filters'], [
+    { dedot: {} },
+    { throttle: { group_key: 'a' } },
+  ])
+  t.same((apply as { omittedFilters: string[] }).omittedFilters, ['stdout', 'prometheus'])
+  t.match(cond(d, 'Attached'), { status: 'True', message: /stdout and prometheus filters are left out/ })
 })

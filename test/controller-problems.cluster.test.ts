@@ -187,6 +187,41 @@ t.test('sweep: a ref removed by hand comes back; a dangling ref of ours is remov
   )
 })
 
+t.test('sweep: a dangling global ref of ours is removed in any namespace its Logging watches', async (t) => {
+  const control = await c.newNamespace('sweep-global')
+  const tenant = await c.newNamespace('sweep-tenant')
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  const loggingRef = `sweep-${control}`
+  await custom.createClusterCustomObject({
+    ...resourceOf('Logging'),
+    body: {
+      apiVersion: KINDS.Logging.apiVersion,
+      kind: 'Logging',
+      metadata: { name: loggingRef },
+      spec: { controlNamespace: control, watchNamespaces: [tenant], loggingRef },
+    },
+  })
+  t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+  const tenantObjects = new Objects(c.kc, tenant)
+  const spec = (refs: string[], ref = loggingRef) => ({
+    loggingRef: ref,
+    match: [{ select: { labels: { a: 'b' } } }],
+    globalOutputRefs: refs,
+  })
+  await tenantObjects.create('Flow', 'broken', spec(['shared', 'logtap-ghost']))
+  // Its Logging takes ClusterOutputs from a namespace this controller does not watch: not judged.
+  await tenantObjects.create('Flow', 'foreign', spec(['logtap-ghost'], `other-${control}`))
+  const ctl = await runController(c, control, { sweepIntervalMs: 500 })
+  t.teardown(() => ctl.stop())
+  const globalRefs = async (name: string) =>
+    (await tenantObjects.get('Flow', name))?.spec?.['globalOutputRefs']
+  await waitFor(
+    'dangling global ref removed',
+    async () => JSON.stringify(await globalRefs('broken')) === '["shared"]',
+  )
+  t.same(await globalRefs('foreign'), ['logtap-ghost'], 'a flow of another Logging is left alone')
+})
+
 t.test('force-removed LogTap finalizer: the orphaned Output is cleaned up in the safe order', async (t) => {
   const ns = await c.newNamespace('force')
   const o = new Objects(c.kc, ns)

@@ -11,7 +11,7 @@ import { ObjectClient } from '../kube/object-client.ts'
 import type { KObject } from '../kube/objects.ts'
 import { WorkQueue } from '../kube/workqueue.ts'
 import type { DesiredConfig } from './desired/desired.ts'
-import { keyOfObject } from './desired/naming.ts'
+import { keyOfObject, parseKey } from './desired/naming.ts'
 import type { Action } from './desired/plan.ts'
 import type { LeaseInfo } from './desired/session.ts'
 import { controllerMetrics } from './metrics.ts'
@@ -69,14 +69,20 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   }
 
   let queue: WorkQueue | undefined
-  const enqueue = (key: string) => queue?.add(key)
+  // Only taps of the namespaces in scope are reconciled: flows are watched everywhere (watches.ts),
+  // and a flow elsewhere must not make this controller tear down a tap it does not manage.
+  const scope = o.informers.namespace
+  const inScope = (namespace: string) => scope === undefined || namespace === scope
+  const enqueue = (key: string) => {
+    if (inScope(parseKey(key).namespace)) queue?.add(key)
+  }
 
   // Every event maps to the LogTap keys it may affect; reconcile re-reads everything else.
   const caches = cachesFrom(o.informers)
   const tapsIn = (namespace?: string) => caches.LogTap.list(namespace)
   const handlers = WATCHED.map((kind) => {
     const handler: InformerHandler = (_event, obj) => {
-      for (const key of affectedTaps(kind, obj, tapsIn)) enqueue(key)
+      for (const key of affectedTaps(kind, obj, tapsIn, () => caches.ClusterOutput.list())) enqueue(key)
     }
     caches[kind].on(handler)
     return { kind, handler }
@@ -124,7 +130,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
 
   const runSweep = () => {
     if (!queue || sweeping) return
-    sweeping = sweep({ client, caches, events, log, metrics, enqueue })
+    sweeping = sweep({ client, caches, events, log, metrics, enqueue, inScope })
       .catch((err) => log.warn({ err: errorText(err) }, 'Sweep failed'))
       .finally(() => {
         sweeping = undefined

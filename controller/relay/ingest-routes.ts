@@ -22,13 +22,22 @@ import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { gunzip } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { verifyTapCredential } from '../../api/credential.ts'
-import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
+import { basicPassword, verifyLegacyTapCredential, verifyTapCredential } from '../../api/credential.ts'
+import { LEGACY_INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
 import type { RefusalBody } from '../../api/stream-protocol.ts'
 import type { RelayContext } from './context.ts'
 import { type BodyFormat, LineSegments } from './records.ts'
 
 const gunzipAsync = promisify(gunzip)
+
+// fluentd authenticates with HTTP Basic auth, the password being the tap's credential. Before,
+// the Output carried the credential in LEGACY_INGEST_TOKEN_HEADER. An upgrade rewrites every
+// Output, but fluentd keeps posting with the old header until logging-operator has re-rendered and
+// fluentd reloaded (a minute or more): refusing those posts would lose the records and make fluentd
+// back up every refused chunk to disk (the old Outputs did not forbid it). So the old header is
+// accepted for this long after the relay starts (an upgrade restarts it), and never after: a
+// credential that anyone who could read Outputs has seen stops working.
+const LEGACY_HEADER_GRACE_MS = 10 * 60_000
 
 const FORMATS: Record<string, BodyFormat> = {
   'application/x-ndjson': 'ndjson',
@@ -113,6 +122,7 @@ function readLines(payload: Readable, each: (segment: Buffer) => void): Promise<
 export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
   const { hub, limits, metrics, o } = ctx
   let inflight = 0
+  const legacyUntil = Date.now() + LEGACY_HEADER_GRACE_MS
   return async (app) => {
     // The handler reads the body itself, as raw bytes: records are forwarded byte for byte,
     // and NDJSON as it arrives.
@@ -152,9 +162,15 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           const { namespace, name } = req.params
           const tap = o.taps.get(namespace, name)
           if (!tap) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
-          const token = headerValue(req.headers[INGEST_TOKEN_HEADER])
-          if (!verifyTapCredential(o.ingestKey, namespace, name, tap.uid, token))
-            return refuse(reply, 403, 'bad-credential', `wrong or missing ${INGEST_TOKEN_HEADER}`)
+          const password = basicPassword(headerValue(req.headers.authorization))
+          const legacy = headerValue(req.headers[LEGACY_INGEST_TOKEN_HEADER])
+          const valid =
+            password !== undefined
+              ? verifyTapCredential(o.ingestKey, namespace, name, tap.uid, password)
+              : Date.now() < legacyUntil &&
+                verifyLegacyTapCredential(o.ingestKey, namespace, name, tap.uid, legacy)
+          if (!valid)
+            return refuse(reply, 403, 'bad-credential', 'wrong or missing credential (HTTP Basic auth)')
           if (!formatOf(req.headers['content-type']))
             return refuse(
               reply,

@@ -7,6 +7,7 @@ import {
   attachPatch,
   desiredMirrorFlow,
   mirrorUnsupportedReason,
+  omittedFilters,
   type RefField,
   refFieldFor,
 } from './flows.ts'
@@ -76,7 +77,11 @@ function mirrorAttachment(
   }
   const want = desiredMirrorFlow(t.tap, flow, name, name)
   const upToDate = copy !== undefined && ownedAsWanted(copy, want, t.uid) && jsonEqual(copy.spec, want.spec)
-  const message = `${flowKind} ${name} copies ${flow.metadata.name} and feeds only ${name}`
+  const omitted = omittedFilters(flow)
+  const left = omitted.length
+    ? `; its ${omitted.join(' and ')} filters are left out of the copy (they would print or count every record a second time)`
+    : ''
+  const message = `${flowKind} ${name} copies ${flow.metadata.name} and feeds only ${name}${left}`
   return {
     condition: attached('True', 'Mirrored', message),
     ...(upToDate
@@ -87,6 +92,7 @@ function mirrorAttachment(
             object: want,
             existingUid: copy?.metadata.uid,
             output: output.ref,
+            omittedFilters: omitted,
           },
         }),
   }
