@@ -16,7 +16,7 @@ const CORE_IO = [
 
 // The relay's ports: the modules that declare what the relay needs from Kubernetes, which the
 // adapters in controller/relay/kube/ implement. A new port module is added here, nothing else.
-const RELAY_PORTS = '^controller/relay/(options|tap-directory)[.]ts$'
+const RELAY_PORTS = '^controller/relay/(options|tap-directory|access|tap-status)[.]ts$'
 
 // The modules through which test code starts or joins the real control plane (or its test host).
 const CLUSTER_MODULES = '^local-cluster/(cluster|stack|test-host)[.]ts$'
@@ -127,7 +127,7 @@ export default {
       severity: 'error',
       comment:
         'controller/relay/kube/ adapts Kubernetes to the relay: from the relay it may import only the ' +
-        'port modules it implements (controller/relay/options.ts, controller/relay/tap-directory.ts; ' +
+        'port modules it implements (options.ts, tap-directory.ts, access.ts, tap-status.ts under controller/relay/; ' +
         'see RELAY_PORTS in .dependency-cruiser.mjs). A type the ports need lives in a port module, ' +
         'not in the relay module that uses it.',
       from: { path: '^controller/relay/kube/' },

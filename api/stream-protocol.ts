@@ -66,6 +66,7 @@ export type StreamMessage =
 // WebSocket close codes the relay uses (4000-4999 is the application range).
 export const CloseCodes = {
   GoingAway: 1001, // relay shutting down: reconnect
+  InternalError: 1011, // the relay failed to set the stream up: reconnect
   TapDeleted: 4004, // the LogTap is gone: do not reconnect
   Unauthorized: 4001,
   Forbidden: 4003,

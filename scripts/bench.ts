@@ -10,7 +10,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildForBench } from './bench/build.ts'
 import { Histogram } from './bench/histogram.ts'
+import {
+  HOSTILE_BUDGET,
+  HOSTILE_TAP,
+  type HostileResult,
+  hostileCell,
+  startHostile,
+} from './bench/hostile-scenario.ts'
 import { productionNodeFlags } from './bench/production-flags.ts'
 import type {
   ClientsParams,
@@ -37,6 +45,10 @@ const relayLimits = relayLimitsArg ? (JSON.parse(relayLimitsArg) as Record<strin
 // The relay runs with the production Node/V8 flags (the Dockerfile's ENTRYPOINT) plus extra ones,
 // e.g. --relay-flags=--max-old-space-size=96 (a later flag overrides an earlier one).
 const productionFlags = productionNodeFlags(path.join(here, '..', 'Dockerfile'))
+// The relay as built for the image (scripts/bench/build.ts); --typescript runs the sources instead.
+const relayEntry = flag('--typescript')
+  ? 'relay.ts'
+  : buildForBench(path.join(here, '..'), 'scripts/bench/relay.ts')
 const relayFlags = (args.find((a) => a.startsWith('--relay-flags='))?.slice('--relay-flags='.length) ?? '')
   .split(' ')
   .filter(Boolean)
@@ -50,6 +62,7 @@ interface Scenario {
   healthy: number
   stalled: number
   concurrency: number
+  hostile?: boolean // beside it, hostile senders on another tap (scripts/bench/hostile-scenario.ts)
 }
 
 const S = (full: number, short: number): number => (quick ? short : full)
@@ -104,10 +117,21 @@ const scenarios: Scenario[] = [
     stalled: 1,
     concurrency: 4,
   },
+  {
+    key: 'hostile-20k',
+    title: '20k/s, 1 + 1 stalled, hostile',
+    rate: 20_000,
+    seconds: S(30, 8),
+    warmup: S(5, 2),
+    healthy: 1,
+    stalled: 1,
+    concurrency: 4,
+    hostile: true,
+  },
 ].filter((s) => !only || s.key === only)
 
 function helper(file: string, p: object, execArgv: string[] = []): ChildProcess {
-  return fork(path.join(here, 'bench', file), [JSON.stringify(p)], {
+  return fork(path.resolve(here, 'bench', file), [JSON.stringify(p)], {
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -144,6 +168,7 @@ interface Outcome {
   load: LoadgenResult
   clients: ClientsResult
   relay: RelayStats
+  hostile?: HostileResult
 }
 
 async function run(s: Scenario): Promise<Outcome> {
@@ -151,8 +176,12 @@ async function run(s: Scenario): Promise<Outcome> {
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `relay-${s.key}.cpuprofile`]
     : []
   const relay = helper(
-    'relay.ts',
-    { deadlineSeconds: s.seconds + 120, ...(relayLimits ? { limits: relayLimits } : {}) },
+    relayEntry,
+    {
+      deadlineSeconds: s.seconds + 120,
+      ...(relayLimits ? { limits: relayLimits } : {}),
+      ...(s.hostile ? { extraTaps: [HOSTILE_TAP], memoryBudget: HOSTILE_BUDGET } : {}),
+    },
     ['--expose-gc', ...productionFlags, ...relayFlags, ...execArgv],
   )
   const children: ChildProcess[] = [relay]
@@ -165,6 +194,8 @@ async function run(s: Scenario): Promise<Outcome> {
     } satisfies ClientsParams)
     children.push(clients)
     await next(clients, 'ready')
+    const hostile = s.hostile ? await startHostile(ready, helper, next, s.seconds + 120) : undefined
+    if (hostile) children.push(hostile.child)
     const start = nowMicros() + 3e6 // the load generator builds its chunks meanwhile
     const lp: LoadgenParams = {
       ingestUrl: ready.ingestUrl,
@@ -177,9 +208,11 @@ async function run(s: Scenario): Promise<Outcome> {
       startAtMicros: start,
     }
     clients.send({ type: 'window', fromMicros: start + s.warmup * 1e6, toMicros: start + s.seconds * 1e6 })
+    hostile?.start(start)
     const loadgen = helper('loadgen.ts', lp)
     children.push(loadgen)
     const load = await next<LoadgenResult>(loadgen, 'result')
+    const hostileResult = await hostile?.stop()
     clients.send({
       type: 'stop',
       expectFrames: load.measuredRecords - load.deniedInWindow,
@@ -188,7 +221,7 @@ async function run(s: Scenario): Promise<Outcome> {
     relay.send({ type: 'stop' })
     const stats = await next<RelayStats>(relay, 'stats')
     await Promise.all(children.map(exited))
-    return { s, load, clients: c, relay: stats }
+    return { s, load, clients: c, relay: stats, ...(hostileResult ? { hostile: hostileResult } : {}) }
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill()
   }
@@ -338,6 +371,7 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
       return `${(o.load.cpuMs / 10 / el).toFixed(0)} / ${(o.clients.cpuMs / 10 / el).toFixed(0)}`
     }),
     row('stalled listener', '–', (x) => x.stalledConnected),
+    row('hostile senders (other tap)', '–', (_x, o) => hostileCell(o.hostile)),
   ]
   const all = [cols, ...rows]
   const widths = cols.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
@@ -377,10 +411,27 @@ function verdicts(ceil: { recordsPerSec: number } | undefined, outs: Outcome[]):
       `- stalled listener changes the healthy one's rate by < 10%: ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
     )
   }
-  if (st)
+  const normal = outs.filter((o) => !o.s.hostile)
+  if (normal.length) {
+    const worst = Math.max(...normal.map((o) => by.get(o.s.key)!.peakRssMB))
     out.push(
-      `- peak RSS < 200 MB with a stalled listener: ${st.peakRssMB.toFixed(0)} MB → ${mark(st.peakRssMB < 200)}`,
+      `- peak RSS < 120 MB in every normal scenario: at most ${worst.toFixed(0)} MB → ${mark(worst < 120)}`,
     )
+  }
+  const h = by.get('hostile-20k')
+  if (h) {
+    const quiet = by.get('fixed-20k')
+    if (quiet) {
+      const change = Math.abs(h.listenerMin - quiet.listenerMin) / quiet.listenerMin
+      out.push(
+        `- hostile senders on another tap change the healthy tap's rate by < 10% (vs 20k/s, 1 listener): ${(change * 100).toFixed(1)}% → ${mark(change < 0.1)}`,
+      )
+    }
+    const budget = HOSTILE_BUDGET / 1048576
+    out.push(
+      `- peak RSS under the memory budget with hostile senders: ${h.peakRssMB.toFixed(0)} MB of ${budget.toFixed(0)} MB → ${mark(h.peakRssMB < budget)}`,
+    )
+  }
   return out
 }
 

@@ -134,6 +134,32 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   c.ws.close()
 })
 
+t.test('a malformed JSON array element is skipped and the elements after it are delivered', async (t) => {
+  const r = await startTestRelay()
+  t.teardown(() => r.close())
+  const a = r.taps.add('shop', 'tap-a')
+  const c = await connect(r.streamUrl(a), 'token-alice')
+  const good = encodeChunk(generateRecords(open, 3)).lines
+  // out_http's json_array shape with the second element cut short.
+  const body = `[${good[0]}\n,{"broken":\n,${good[1]}\n,${good[2]}\n]`
+  const res = await r.post(a, body, { 'content-type': 'application/json' })
+  t.same(await res.json(), { records: 3, skipped: 1 })
+  await c.until((m) => c.records().length === 3 && m.some((x) => x.type === 'skipped'))
+  t.same(
+    c.records().map((x) => x.raw),
+    good,
+    'the three good records, byte for byte, in order',
+  )
+  t.match(
+    c.messages.find((m) => m.type === 'skipped'),
+    { type: 'skipped', count: 1 },
+  )
+  // The same lines as NDJSON give the same answer.
+  const ndjson = await r.post(a, `${good[0]}\n{"broken":\n${good[1]}\n${good[2]}\n`)
+  t.same(await ndjson.json(), { records: 3, skipped: 1 })
+  c.ws.close()
+})
+
 // A POST whose body the test writes piece by piece, as a slow or large upload arrives.
 function slowPost(
   r: TestRelay,
@@ -283,16 +309,33 @@ t.test('size limits: refused from the header when declared, after reading when c
   c.ws.close()
 })
 
-t.test('overloaded: chunks are answered 200 and dropped (counted), never refused or blocked', async (t) => {
-  const r = await startTestRelay({ limits: { maxInflightChunks: 0 } })
-  t.teardown(() => r.close())
-  const a = r.taps.add('shop', 'tap-a')
-  const good = encodeChunk(generateRecords(open, 3))
-  const res = await r.post(a, good.body, good.headers)
-  t.equal(res.status, 200)
-  t.same(await res.json(), { dropped: true })
-  t.match(await r.registry.metrics(), /log_socket_ingest_chunks_dropped_total 1/)
-})
+t.test(
+  'overloaded: chunks are answered 200 and dropped, never refused or blocked, and the loss is told',
+  async (t) => {
+    const r = await startTestRelay({ limits: { maxInflightChunks: 0 } })
+    t.teardown(() => r.close())
+    const a = r.taps.add('shop', 'tap-a')
+    const c = await connect(r.streamUrl(a), 'token-alice')
+    const good = encodeChunk(generateRecords(open, 3))
+    const res = await r.post(a, good.body, good.headers)
+    t.equal(res.status, 200)
+    t.same(await res.json(), { dropped: 3 })
+    await c.until((m) => m.some((x) => x.type === 'dropped'))
+    t.same(c.messages.slice(1), [
+      { type: 'dropped', count: 3, fromSeq: 1, toSeq: 3, reason: 'relay-overloaded' },
+    ])
+    const metrics = await r.registry.metrics()
+    t.match(
+      metrics,
+      /log_socket_ingest_chunks_dropped_total\{namespace="shop",name="tap-a",cause="tap-slots"\} 1/,
+    )
+    t.match(
+      metrics,
+      /log_socket_records_dropped_total\{namespace="shop",name="tap-a",reason="relay-overloaded"\} 3/,
+    )
+    c.ws.close()
+  },
+)
 
 t.test('ops: healthz, readyz follows the tap directory, metrics in Prometheus text', async (t) => {
   const r = await startTestRelay()

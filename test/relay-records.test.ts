@@ -4,12 +4,23 @@ import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
 import t from 'tap'
 import { allowed, rulesFromLabels } from '../controller/relay/rbac.ts'
-import { type BodyFormat, type RecordMeta, recordMeta, splitRecords } from '../controller/relay/records.ts'
+import {
+  type BodyFormat,
+  RecordCounter,
+  type RecordMeta,
+  recordMeta,
+  splitRecords,
+} from '../controller/relay/records.ts'
 
+// The records the relay takes from a body (validated as the hub does), and how many it skips.
 function split(text: string, format: BodyFormat): { records: string[]; malformed: number } {
   const body = Buffer.from(text)
   const records: string[] = []
-  const malformed = splitRecords(body, format, (s, e) => records.push(body.toString('utf8', s, e)))
+  const malformed = splitRecords(body, format, (s, e) => {
+    if (!recordMeta(body, s, e)) return false
+    records.push(body.toString('utf8', s, e))
+    return true
+  })
   return { records, malformed }
 }
 
@@ -25,15 +36,54 @@ t.test('JSON array split (out_http json_array shape and friends)', async (t) => 
   t.same(split('[{"s":"],[\\"{"},{"n":[1,[2]]}]', 'json').records, ['{"s":"],[\\"{"}', '{"n":[1,[2]]}'])
   t.same(split('[{"a":1},,{"b":2}]', 'json'), { records: ['{"a":1}', '{"b":2}'], malformed: 1 })
   t.same(
-    split('[{"a":1},{"b":', 'json').records,
-    ['{"a":1}', '{"b":'],
-    'unterminated: the rest is one element',
+    split('[{"a":1},{"b":', 'json'),
+    { records: ['{"a":1}'], malformed: 1 },
+    'unterminated: the rest is one (malformed) element',
   )
   t.same(
     split('{"a":1}\n{"b":2}', 'json').records,
     ['{"a":1}', '{"b":2}'],
     'application/json without [ is read as lines',
   )
+})
+
+t.test('a malformed JSON array element is skipped without losing the elements after it', async (t) => {
+  const want = { records: ['{"a":1}', '{"b":2}', '{"c":3}'], malformed: 1 }
+  t.same(split('[{"a":1}\n,{bad\n,{"b":2}\n,{"c":3}\n]', 'json'), want, 'an unclosed brace')
+  t.same(split('[{"a":1}\n,{"bad\n,{"b":2}\n,{"c":3}\n]', 'json'), want, 'an unclosed string')
+  t.same(split('[{"a":1}\n,{"x":[1\n,{"b":2}\n,{"c":3}\n]', 'json'), want, 'an unclosed array')
+  t.same(split('[{"a":1}\n,{"x":1}}\n,{"b":2}\n,{"c":3}\n]', 'json'), want, 'a stray closing brace')
+  t.same(split('[{"a":1}\n,nope\n,{"b":2}\n,{"c":3}\n]', 'json'), want, 'not an object')
+  t.same(
+    split('{"a":1}\n{bad\n{"b":2}\n{"c":3}\n', 'ndjson'),
+    want,
+    'the same lines as NDJSON give the same answer',
+  )
+  t.same(
+    split('[\n  {"a": 1,\n   "n": [1, 2]},\n  {"b": 2}\n]', 'json'),
+    { records: ['{"a": 1,\n   "n": [1, 2]}', '{"b": 2}'], malformed: 0 },
+    'pretty-printed elements spanning lines are still whole records',
+  )
+})
+
+t.test('RecordCounter counts the records of a body as it arrives, whatever the cuts', async (t) => {
+  const bodies: [string, number][] = [
+    ['{"a":1}\n{"b":2}\n', 2],
+    ['{"a":1}\n\n  \r\n{"b":2}', 2],
+    ['[{"a":1}\n,{"b":2}\n,{"c":3}\n]', 3],
+    ['[{"a":1}\n,{bad\n,{"c":3}\n]\n', 3],
+    ['', 0],
+    ['[]', 0],
+  ]
+  for (const [text, n] of bodies) {
+    const b = Buffer.from(text)
+    for (let cut = 0; cut <= b.length; cut++) {
+      const c = new RecordCounter()
+      c.push(b.subarray(0, cut))
+      c.push(b.subarray(cut))
+      t.equal(c.end(), n, `${JSON.stringify(text)} cut at ${cut}`, { diagnostic: false })
+    }
+  }
 })
 
 // The meaning, computed the obvious way: JSON.parse the whole record.
@@ -154,6 +204,39 @@ t.test('property: corrupted records are skipped exactly when JSON.parse rejects 
   )
   t.pass('corruptions agree')
   t.equal(allowed(meta('{"kubernetes":{"labels":{"rbac/policy":"allow"}}}')!.rules, 'x'), true)
+})
+
+// recordMeta reads the body around a record (no view of it per record): what follows a record's
+// range must never change the verdict, however the record is broken.
+t.test('property: a record means the same whatever bytes follow it in the body', async (t) => {
+  const edit = fc.record({
+    at: fc.nat(),
+    del: fc.nat({ max: 3 }),
+    ins: fc.constantFrom('', '"', '\\', ',', '}', '{', '[', ':', '0', ' ', 'x'),
+  })
+  const after = fc.oneof(
+    record.map((r) => `\n${JSON.stringify(r)}`),
+    fc.constantFrom('\n', '\n,', '}', '"}', ']}', ',"a":1}', '\n{"x":"y"}}'),
+    fc.string({ maxLength: 20 }),
+  )
+  fc.assert(
+    fc.property(record, fc.array(edit, { maxLength: 2 }), after, (rec, edits, tail) => {
+      let text = JSON.stringify(rec)
+      for (const e of edits) {
+        const at = e.at % (text.length + 1)
+        text = text.slice(0, at) + e.ins + text.slice(at + e.del)
+      }
+      text = text.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, '')
+      const alone = Buffer.from(text)
+      const inBody = Buffer.from(text + tail)
+      return isDeepStrictEqual(
+        norm(recordMeta(inBody, 0, alone.length)),
+        norm(recordMeta(alone, 0, alone.length)),
+      )
+    }),
+    { numRuns: 3000 },
+  )
+  t.pass('trailing bytes never change a verdict')
 })
 
 // A `kubernetes` member seen before is recognised by its bytes and not scanned again: what

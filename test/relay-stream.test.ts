@@ -2,7 +2,7 @@
 // tap deletion and graceful shutdown.
 import t from 'tap'
 import type { DroppedMessage } from '../api/stream-protocol.ts'
-import type { TapCounters } from '../controller/relay/hub.ts'
+import type { TapCounters } from '../controller/relay/tap-status.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { connect, startTestRelay, tableAuth } from './support/relay.ts'
 

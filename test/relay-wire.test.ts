@@ -4,10 +4,11 @@
 import t from 'tap'
 import * as wsModule from 'ws'
 import {
-  type FramePlace,
-  FrameStores,
+  FramePool,
+  type FrameStore,
   recordFrame,
   recordWireFrame,
+  TapFrames,
   textWireFrame,
   wirePayload,
 } from '../controller/relay/frames.ts'
@@ -66,20 +67,20 @@ t.test('several frames written as one buffer decode one by one, in order', async
 })
 
 t.test('frames placed side by side in shared stores decode one by one, across stores', async (t) => {
-  const stores = new FrameStores()
+  const pool = new FramePool(64 * 1024 * 1024)
+  const frames = new TapFrames(pool)
   // Enough records to fill more than one store, and one larger than a whole store.
   const records = Array.from({ length: 700 }, (_, i) =>
     JSON.stringify({ i, m: 'é'.repeat(i % 7 === 0 ? 900 : 300) }),
   )
-  records.splice(350, 0, JSON.stringify({ big: 'x'.repeat(FrameStores.STORE_BYTES + 10) }))
+  records.splice(350, 0, JSON.stringify({ big: 'x'.repeat(FramePool.STORE_BYTES + 10) }))
   const body = Buffer.from(records.join('\n'))
-  const places: FramePlace[] = []
+  const places: { store: FrameStore; off: number; len: number }[] = []
   let start = 0
   for (const [i, r] of records.entries()) {
     const end = start + Buffer.byteLength(r)
-    const p: FramePlace = { store: body, off: 0, len: 0 }
-    stores.place(p, 1_000_000 + i, body, start, end)
-    places.push(p)
+    t.ok(frames.place(1_000_000 + i, body, start, end), 'placed', { diagnostic: false })
+    places.push({ store: frames.store!, off: frames.off, len: frames.len })
     start = end + 1
   }
   t.ok(new Set(places.map((p) => p.store)).size >= 3, 'several stores were used')
@@ -88,10 +89,36 @@ t.test('frames placed side by side in shared stores decode one by one, across st
     return !a || a.store !== b.store || b.off === a.off + a.len
   })
   t.ok(adjacent, 'frames in one store are adjacent')
-  const got = await decode(Buffer.concat(places.map((p) => p.store.subarray(p.off, p.off + p.len))))
+  const got = await decode(Buffer.concat(places.map((p) => p.store.buf.subarray(p.off, p.off + p.len))))
   t.same(
     got,
     records.map((r, i) => `{"type":"record","seq":${1_000_000 + i},"record":${r}}`),
     'every frame decodes to its record message, in order',
   )
 })
+
+t.test(
+  'stores go back to the pool once no ring holds a frame in them and no write refers to them',
+  async (t) => {
+    const pool = new FramePool(3 * FramePool.STORE_BYTES)
+    const frames = new TapFrames(pool)
+    const rec = Buffer.from(JSON.stringify({ m: 'x'.repeat(30_000) }))
+    const placed: FrameStore[] = []
+    for (let i = 0; i < 6 && frames.place(i + 1, rec, 0, rec.length); i++) placed.push(frames.store!)
+    t.equal(placed.length, 6, 'two frames per store, three stores')
+    t.notOk(frames.place(7, rec, 0, rec.length), 'the budget is spent: no fourth store')
+    t.equal(pool.bytes.used, 3 * FramePool.STORE_BYTES)
+    const first = placed[0]!
+    first.pins++ // a socket write still refers to it
+    first.live = 0 // the ring let go of both its frames
+    pool.release(first)
+    t.notOk(frames.place(7, rec, 0, rec.length), 'a pinned store is not reused')
+    first.pins--
+    pool.release(first)
+    t.ok(frames.place(7, rec, 0, rec.length), 'once unpinned it is')
+    t.equal(frames.store, first, 'the same buffer, reused')
+    t.equal(pool.bytes.used, 3 * FramePool.STORE_BYTES, 'nothing more allocated')
+    t.ok(frames.place(8, rec, 0, rec.length, true) && frames.place(9, rec, 0, rec.length, true), 'force')
+    t.equal(pool.bytes.used, 4 * FramePool.STORE_BYTES, 'force goes past the budget, and says so')
+  },
+)

@@ -5,6 +5,7 @@ import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import Type, { type Static } from 'typebox'
 import Value from 'typebox/value'
+import { containerMemoryLimit, defaultMemoryBudget, MIN_BUDGET, parseByteSize } from '../relay/budget.ts'
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 })
 
@@ -21,6 +22,7 @@ export const Config = Type.Object({
   identity: Type.String({ minLength: 1 }),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
   kubeconfig: Type.Optional(Type.String()),
+  memoryBudget: Type.Integer({ minimum: MIN_BUDGET }),
 })
 export type Config = Static<typeof Config>
 
@@ -40,6 +42,8 @@ Flags (environment fallback in brackets):
   --identity ID             leader-election identity [POD_NAME] (default hostname)
   --log-level LEVEL         fatal|error|warn|info|debug|trace (default info) [LOG_LEVEL]
   --kubeconfig FILE         out-of-cluster kubeconfig [KUBECONFIG] (default in-cluster, then ~/.kube/config)
+  --memory-budget SIZE      memory the program may use, e.g. 460Mi; the relay's buffers are derived
+                            from it (default: 90% of the container's memory limit, else 512Mi)
   -h, --help                this text
 `
 
@@ -79,6 +83,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
     ingestKeyGenerated = true
   }
   if (ingestKey.length < 16) throw new ConfigError('the ingest key must be at least 16 bytes long')
+  let memoryBudget: number | undefined
+  if (values['memory-budget'] !== undefined) {
+    memoryBudget = parseByteSize(values['memory-budget'])
+    if (memoryBudget === undefined)
+      throw new ConfigError(
+        `--memory-budget must be a size such as 460Mi or 512M, got ${JSON.stringify(values['memory-budget'])}`,
+      )
+  } else memoryBudget = defaultMemoryBudget(containerMemoryLimit(readTextFile))
   const cfg = {
     host: values.host ?? '0.0.0.0',
     ingestPort,
@@ -95,6 +107,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
     identity: values.identity ?? env.POD_NAME ?? hostname(),
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+    memoryBudget,
   }
   const errors = [...Value.Errors(Config, cfg)]
   if (errors.length) {
@@ -102,6 +115,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
     throw new ConfigError(`invalid ${e.instancePath.replace(/^\//, '') || 'configuration'}: ${e.message}`)
   }
   return Object.freeze(cfg as Config)
+}
+
+function readTextFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
 }
 
 function parse(argv: string[]) {
@@ -121,6 +142,7 @@ function parse(argv: string[]) {
       identity: { type: 'string' },
       'log-level': { type: 'string' },
       kubeconfig: { type: 'string' },
+      'memory-budget': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })

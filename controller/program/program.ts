@@ -31,7 +31,8 @@ type ProgramConfig = Pick<
   | 'leaderElect'
   | 'namespace'
   | 'identity'
->
+> &
+  Partial<Pick<Config, 'memoryBudget'>>
 
 export async function startProgram(
   cfg: ProgramConfig,
@@ -84,6 +85,7 @@ export async function startProgram(
       ingestPort: cfg.ingestPort,
       streamPort: cfg.streamPort,
       opsPort: cfg.opsPort,
+      ...(cfg.memoryBudget ? { memoryBudget: cfg.memoryBudget } : {}),
       ...(extra.limits ? { limits: extra.limits } : {}),
     })
   } catch (err) {

@@ -4,23 +4,17 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import type { HelloMessage } from '../../api/stream-protocol.ts'
-import { FrameStores } from './frames.ts'
-import { type Entry, Listener, type RelayUser } from './listener.ts'
-import type { RelayMetrics, TapMetrics } from './metrics.ts'
+import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
+import type { RelayUser } from './access.ts'
+import { TapFrames } from './frames.ts'
+import { Listener } from './listener.ts'
+import type { RelayMemory } from './memory.ts'
+import type { RelayMetrics, ShedCause, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
-import { Ring } from './ring.ts'
+import { RecordRing } from './ring.ts'
 import type { TapInfo } from './tap-directory.ts'
-
-// What the relay reports to the LogTap status (through a rate-limited writer).
-export interface TapCounters {
-  listeners: number
-  recordsReceived: number
-  lastRecordTime?: string
-}
-
-export type StatusSink = (tap: { namespace: string; name: string; uid: string }, c: TapCounters) => void
+import type { StatusSink } from './tap-status.ts'
 
 export interface ResumeQuery {
   since?: number
@@ -28,18 +22,26 @@ export interface ResumeQuery {
   tail?: number
 }
 
+// A listener's socket may hold at least this much before the relay stops writing to it; a new
+// stream is refused when the listeners' memory pool cannot give it this much.
+const MIN_SOCKET_HIGH_WATER = 64 * 1024
+
 class TapState {
-  readonly ring = new Ring<Entry>()
-  readonly frames = new FrameStores()
+  readonly ring: RecordRing
+  readonly frames: TapFrames
   readonly listeners = new Set<Listener>()
   readonly metrics: TapMetrics
+  readonly memory: RelayMemory
   info: TapInfo
   received = 0
   lastRecordTime: string | undefined
 
-  constructor(info: TapInfo, metrics: TapMetrics) {
+  constructor(info: TapInfo, metrics: TapMetrics, memory: RelayMemory) {
     this.info = info
     this.metrics = metrics
+    this.memory = memory
+    this.ring = new RecordRing((store) => memory.frames.release(store))
+    this.frames = new TapFrames(memory.frames)
   }
 
   pump(): void {
@@ -50,6 +52,7 @@ class TapState {
 export interface HubOptions {
   metrics: RelayMetrics
   limits: RelayLimits
+  memory: RelayMemory
   onStatus?: StatusSink
 }
 
@@ -72,7 +75,7 @@ export class Hub {
       s = undefined
     }
     if (!s) {
-      s = new TapState(info, this.#o.metrics.tap(info.namespace, info.name))
+      s = new TapState(info, this.#o.metrics.tap(info.namespace, info.name), this.#o.memory)
       this.#taps.set(key, s)
     } else if (s.info.replay !== info.replay) {
       // The LogTap's replay size changed: keep the state, use the new bound.
@@ -86,31 +89,29 @@ export class Hub {
     const s = this.#state(info)
     let records = 0
     let bytes = 0
-    let skipped = 0
     const ring = s.ring
+    const frames = s.frames
     const before = ring.bytes
     const utf8 = isUtf8(body)
-    const badElements = splitRecords(body, format, (start, end) => {
+    const skipped = splitRecords(body, format, (start, end) => {
       const meta = recordMeta(body, start, end, utf8)
-      if (!meta) {
-        skipped++
-        return
+      if (!meta) return false
+      const seq = ring.lastSeq + 1
+      if (!frames.place(seq, body, start, end)) {
+        // The rings' memory is spent: free the oldest store of the tap holding the most. Stores
+        // still being written to sockets come back later; past a few tries, take one anyway.
+        let placed = false
+        for (let k = 0; k < 4 && !placed; k++) {
+          this.#evict()
+          placed = frames.place(seq, body, start, end)
+        }
+        if (!placed) frames.place(seq, body, start, end, true)
       }
-      // Its frame's place is filled in by `place`, without another object per record.
-      const entry: Entry = {
-        size: end - start,
-        store: body,
-        off: 0,
-        len: 0,
-        pod: meta.pod,
-        rules: meta.rules,
-      }
-      s.frames.place(entry, ring.lastSeq + 1, body, start, end)
-      ring.push(entry)
+      ring.push(frames.store!, frames.off, frames.len, end - start, meta)
       records++
       bytes += end - start
+      return true
     })
-    skipped += badElements
     this.#trim(s)
     this.#buffered += ring.bytes - before
     this.#o.metrics.bufferedBytes.set(this.#buffered)
@@ -129,14 +130,64 @@ export class Hub {
     return { records, skipped }
   }
 
+  // `count` records posted to the tap were dropped at ingest, unread (`cause`): they take
+  // sequence numbers like any record, so each listener is told of them in order.
+  dropped(info: TapInfo, count: number, cause: ShedCause): void {
+    const s = this.#state(info)
+    s.metrics.shed(cause)
+    if (count <= 0) return
+    const before = s.ring.bytes
+    s.ring.pushDropped(count, 'relay-overloaded', this.#bounds(s).maxRecords)
+    s.metrics.dropped('relay-overloaded', count)
+    this.#trim(s)
+    this.#buffered += s.ring.bytes - before
+    this.#o.metrics.bufferedBytes.set(this.#buffered)
+    s.pump()
+  }
+
+  // `count` records of a chunk were skipped before they were split (lines too long to carry).
+  skipped(info: TapInfo, count: number): void {
+    const s = this.#state(info)
+    s.metrics.skipped.inc(count)
+    for (const l of s.listeners) l.addSkipped(count)
+    s.pump()
+  }
+
+  // A poster of the tap lost its slot for sending its body too slowly.
+  bodyTimedOut(info: TapInfo): void {
+    this.#state(info).metrics.bodyTimeouts.inc()
+  }
+
+  // Frees the oldest frame store of the tap whose ring holds the most bytes.
+  #evict(): void {
+    let victim: TapState | undefined
+    for (const s of this.#taps.values()) if (!victim || s.ring.bytes > victim.ring.bytes) victim = s
+    if (!victim) return
+    const before = victim.ring.bytes
+    victim.ring.trimOldestStore()
+    this.#buffered += victim.ring.bytes - before
+  }
+
   // The ring keeps `replay` records for new clients; while anyone listens it also keeps at least
   // the per-listener queue bounds, which is how far a listener may fall behind before dropping.
   #trim(s: TapState): void {
+    const { maxRecords, maxBytes } = this.#bounds(s)
+    s.ring.trim(maxRecords, maxBytes)
+  }
+
+  #bounds(s: TapState): { maxRecords: number; maxBytes: number } {
     const l = this.#o.limits
     const listening = s.listeners.size > 0
-    const maxRecords = listening ? Math.max(s.info.replay, l.queueRecords) : s.info.replay
-    const maxBytes = listening ? Math.max(l.replayBytes, l.queueBytes) : l.replayBytes
-    s.ring.trim(maxRecords, maxBytes)
+    return {
+      maxRecords: listening ? Math.max(s.info.replay, l.queueRecords) : s.info.replay,
+      maxBytes: listening ? Math.max(l.replayBytes, l.queueBytes) : l.replayBytes,
+    }
+  }
+
+  // Whether the listeners' memory pool can take one more stream.
+  canAttach(): boolean {
+    const p = this.#o.memory.listeners
+    return p.limit - p.used >= MIN_SOCKET_HIGH_WATER
   }
 
   // Registers a connected client and queues its hello and replay. Call synchronously after upgrade.
@@ -162,7 +213,14 @@ export class Hub {
       const n = Math.min(q.tail ?? this.#o.limits.replayDefault, s.info.replay)
       start = Math.max(replayStart, last - n + 1)
     }
-    const listener = new Listener(s, ws, user, start, this.#o.limits.socketHighWater)
+    // Its share of the listeners' pool: up to socketHighWater, at least MIN_SOCKET_HIGH_WATER.
+    const pool = this.#o.memory.listeners
+    const highWater = Math.max(
+      MIN_SOCKET_HIGH_WATER,
+      Math.min(this.#o.limits.socketHighWater, pool.limit - pool.used),
+    )
+    pool.take(highWater)
+    const listener = new Listener(s, ws, user, start, highWater)
     const hello: HelloMessage = {
       type: 'hello',
       tap: `${info.namespace}/${info.name}`,
@@ -187,7 +245,9 @@ export class Hub {
 
   #detach(s: TapState, l: Listener): void {
     l.markClosed()
+    l.release()
     if (!s.listeners.delete(l)) return
+    this.#o.memory.listeners.give(l.highWater)
     s.metrics.listeners.dec()
     // A listener that leaves while behind loses the rest; count it so drops are visible.
     if (l.cursor <= s.ring.lastSeq) s.metrics.dropped('slow-consumer', s.ring.lastSeq - l.cursor + 1)
@@ -215,10 +275,13 @@ export class Hub {
     for (const l of s.listeners) {
       l.sendNow({ type: 'status', phase: 'deleted', message: `LogTap ${key} was deleted` })
       l.markClosed()
-      l.ws.close(4004, 'tap deleted')
+      l.ws.close(CloseCodes.TapDeleted, 'tap deleted')
+      this.#o.memory.listeners.give(l.highWater)
     }
     s.listeners.clear()
     this.#buffered -= s.ring.bytes
+    s.ring.trim(0, 0)
+    s.frames.close()
     this.#o.metrics.bufferedBytes.set(this.#buffered)
     this.#o.metrics.removeTap(namespace, name)
   }

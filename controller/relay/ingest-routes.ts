@@ -3,10 +3,17 @@
 // Answers (one-line JSON bodies, RefusalBody for errors):
 //   200 {"records":n,"skipped":m}  accepted; malformed records are skipped, counted, and the
 //                                  tap's listeners get a `skipped` message; never a batch failure
-//   200 {"dropped":true}           the relay is overloaded (too many chunks in progress): the chunk
-//                                  is dropped and counted, so fluentd neither blocks nor retries
+//   200 {"dropped":n}              the chunk was dropped unread (the relay is overloaded: no ingest
+//                                  slot for its tap, its sender or the relay, or no memory for its
+//                                  body): its n records are counted and its tap's listeners are
+//                                  told (`dropped`, relay-overloaded), so fluentd neither blocks
+//                                  nor retries and no loss goes untold
+//   503 busy                       the same for a gzip chunk: counting its records would mean
+//                                  inflating it, so it is left to fluentd to send again
 //   403 bad-credential  404 unknown-tap  413 too-large (body or decompressed size)
 //   415 unsupported-media-type     400 bad-encoding (corrupt gzip)
+//   408 body-timeout               the poster sent nothing for bodyIdleMs, or took over bodyMaxMs:
+//                                  it loses its slot and the connection
 // Content types: application/x-ndjson and application/json (an array `[{..}\n,{..}\n]`, or
 // NDJSON-shaped). text/plain is refused: out_http sends it only for non-JSON formats
 // (out_file, single_value, hash), whose lines are not records, and the controller always
@@ -18,15 +25,23 @@
 // A size over the limit is refused from the header, before anything is read. Every other body
 // (gzip, JSON arrays, chunked transfer) is read whole first, so a 413 still means nothing was
 // taken.
+//
+// Memory: a streamed body holds only the line cut by its last piece (a line over
+// MAX_LINE_BYTES is skipped, told as malformed); a body read whole holds
+// its size (declared, or the most allowed when chunked) from the `inflight` pool and a gzip body
+// twice its inflated size (from its gzip trailer) from the `inflate` pool. Without room in the
+// pool the chunk is dropped as above, read only to count its records (or answered 503 if gzip).
 import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { gunzip } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { basicPassword, verifyLegacyTapCredential, verifyTapCredential } from '../../api/credential.ts'
 import { LEGACY_INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
-import type { RefusalBody } from '../../api/stream-protocol.ts'
 import type { RelayContext } from './context.ts'
-import { type BodyFormat, LineSegments } from './records.ts'
+import { IngestSlots } from './ingest-admission.ts'
+import type { ShedCause } from './metrics.ts'
+import { type BodyFormat, LineSegments, RecordCounter } from './records.ts'
+import { refuse } from './refusal.ts'
 
 const gunzipAsync = promisify(gunzip)
 
@@ -39,6 +54,9 @@ const gunzipAsync = promisify(gunzip)
 // credential that anyone who could read Outputs has seen stops working.
 const LEGACY_HEADER_GRACE_MS = 10 * 60_000
 
+// Longest record a streamed body may carry; a longer line is skipped as malformed.
+const MAX_LINE_BYTES = 1024 * 1024
+
 const FORMATS: Record<string, BodyFormat> = {
   'application/x-ndjson': 'ndjson',
   'application/json': 'json',
@@ -47,11 +65,6 @@ const FORMATS: Record<string, BodyFormat> = {
 interface Params {
   namespace: string
   name: string
-}
-
-function refuse(reply: FastifyReply, code: number, error: string, reason: string): FastifyReply {
-  const body: RefusalBody = { error, reason }
-  return reply.code(code).type('application/json').send(body)
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -74,54 +87,83 @@ function declaredLength(req: FastifyRequest): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
-// The whole body, or null once it passes `limit` bytes (the rest is left to be discarded).
-function readWhole(payload: Readable, limit: number): Promise<Buffer | null> {
+// Why reading a body stopped, besides the poster going away.
+class BodyError extends Error {
+  readonly status: number
+  readonly error: string
+  constructor(status: number, error: string, reason: string) {
+    super(reason)
+    this.status = status
+    this.error = error
+  }
+}
+
+// Cuts a body off that stalls: no byte for idleMs, or not complete after maxMs.
+class BodyDeadline {
+  readonly #idle: NodeJS.Timeout
+  readonly #total: NodeJS.Timeout
+
+  constructor(payload: Readable, idleMs: number, maxMs: number) {
+    const cut = (why: string) => () =>
+      payload.destroy(new BodyError(408, 'body-timeout', `request body ${why}; the chunk is not taken`))
+    this.#idle = setTimeout(cut(`stalled for ${idleMs} ms`), idleMs)
+    this.#total = setTimeout(cut(`not complete after ${maxMs} ms`), maxMs)
+  }
+
+  touch(): void {
+    this.#idle.refresh()
+  }
+
+  clear(): void {
+    clearTimeout(this.#idle)
+    clearTimeout(this.#total)
+  }
+}
+
+// Hands each piece of the body to `each` as it arrives. When `each` throws, the rest of the
+// body is read and discarded (so the poster, still sending, gets to read the answer), then the
+// promise rejects with what it threw.
+function receive(payload: Readable, deadline: BodyDeadline, each: (piece: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const pieces: Buffer[] = []
-    let size = 0
-    const onData = (piece: Buffer): void => {
-      size += piece.length
-      if (size <= limit) pieces.push(piece)
-      else {
-        payload.off('data', onData)
-        payload.off('end', onEnd)
-        payload.resume()
-        resolve(null)
+    let failed: unknown
+    payload.on('data', (piece: Buffer) => {
+      deadline.touch()
+      if (failed !== undefined) return
+      try {
+        each(piece)
+      } catch (err) {
+        failed = err
       }
-    }
-    const onEnd = (): void => resolve(Buffer.concat(pieces, size))
-    payload.on('data', onData)
-    payload.once('end', onEnd)
+    })
+    payload.once('end', () => (failed === undefined ? resolve() : reject(failed)))
     payload.once('error', reject)
   })
 }
 
-// Hands each segment of complete lines to `each` as soon as it has arrived.
-function readLines(payload: Readable, each: (segment: Buffer) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const lines = new LineSegments()
-    payload.on('data', (piece: Buffer) => {
-      try {
-        lines.push(piece, each)
-      } catch (err) {
-        payload.destroy(err as Error)
-      }
-    })
-    payload.once('end', () => {
-      try {
-        lines.end(each)
-        resolve()
-      } catch (err) {
-        reject(err)
-      }
-    })
-    payload.once('error', reject)
-  })
+// The records of a body that is dropped unread: counted as it arrives, held nowhere. `held` is
+// what was already read of it.
+async function countRecords(
+  payload: Readable | undefined,
+  deadline: BodyDeadline,
+  held: Buffer[] = [],
+): Promise<number> {
+  const counter = new RecordCounter()
+  for (const piece of held) counter.push(piece)
+  if (payload) await receive(payload, deadline, (piece) => counter.push(piece))
+  return counter.end()
+}
+
+// The size a gzip body says it inflates to (its trailer's ISIZE; fluentd writes one member).
+function inflatedSize(body: Buffer): number | undefined {
+  if (body.length < 18 || body[0] !== 0x1f || body[1] !== 0x8b) return undefined
+  return body.readUInt32LE(body.length - 4)
 }
 
 export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
-  const { hub, limits, metrics, o } = ctx
-  let inflight = 0
+  const { hub, limits, metrics, memory, o } = ctx
+  const slots = new IngestSlots(limits)
+  // Requests admitted without a slot: their chunk is counted and dropped, for this cause.
+  const shed = new WeakMap<FastifyRequest, ShedCause>()
   const legacyUntil = Date.now() + LEGACY_HEADER_GRACE_MS
   return async (app) => {
     // The handler reads the body itself, as raw bytes: records are forwarded byte for byte,
@@ -129,17 +171,12 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
     // The rest of an oversize body is never read: the connection goes with the answer.
-    const tooLarge = (reply: FastifyReply): FastifyReply =>
-      refuse(
-        reply.header('connection', 'close'),
-        413,
-        'too-large',
-        `body exceeds ${limits.maxBodyBytes} bytes`,
-      )
+    const tooLarge = (reply: FastifyReply, reason = `body exceeds ${limits.maxBodyBytes} bytes`) =>
+      refuse(reply.header('connection', 'close'), 413, 'too-large', reason)
     app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
       if (err.statusCode === 413) return tooLarge(reply)
       // The poster went away mid-body: nobody is left to answer.
-      if (err.code === 'ECONNRESET') {
+      if (err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') {
         req.log.debug({ err }, 'ingest body aborted')
         return refuse(reply, 400, 'aborted', 'request body aborted')
       }
@@ -182,58 +219,140 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           if (enc && enc !== 'gzip' && enc !== 'identity')
             return refuse(reply, 415, 'unsupported-encoding', 'Content-Encoding must be gzip or identity')
           if ((declaredLength(req) ?? 0) > limits.maxBodyBytes) return tooLarge(reply)
-          if (inflight >= limits.maxInflightChunks) {
-            metrics.chunksDropped.inc()
-            return reply.code(200).send({ dropped: true })
-          }
           reply.removeHeader('connection')
-          inflight++
-          reply.raw.once('close', () => inflight--)
+          const key = `${namespace}/${name}`
+          const sender = req.socket.remoteAddress ?? ''
+          const cause = slots.take(key, sender)
+          if (cause) shed.set(req, cause)
+          else reply.raw.once('close', () => slots.give(key, sender))
         },
       },
       async (req, reply) => {
         const { namespace, name } = req.params
         const payload = req.body as Readable | undefined // undefined: an empty body
         const format = formatOf(req.headers['content-type'])!
-        const enc = encodingOf(req)
+        const gzip = encodingOf(req) === 'gzip'
+        const declared = declaredLength(req)
         const first = o.taps.get(namespace, name)
-        if (payload && format === 'ndjson' && enc !== 'gzip' && declaredLength(req) !== undefined && first) {
-          const total = { records: 0, skipped: 0 }
-          let gone = false
-          await readLines(payload, (segment) => {
-            // The tap may go while the body arrives: forward nothing more to it.
-            const tap = o.taps.get(namespace, name)
-            if (gone || tap?.uid !== first.uid) {
-              gone = true
-              return
-            }
-            const r = hub.ingest(tap, segment, 'ndjson')
-            total.records += r.records
-            total.skipped += r.skipped
-          })
-          if (gone) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
-          return reply.code(200).send(total)
+        if (!first) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
+        const deadline = payload
+          ? new BodyDeadline(payload, limits.bodyIdleMs, limits.bodyMaxMs)
+          : { touch() {}, clear() {} }
+        let inflight = 0 // bytes held from memory.inflight
+        let inflate = 0 // bytes held from memory.inflate
+        // The chunk is dropped unread: its records are counted for its tap's listeners (a gzip
+        // chunk is handed back to be sent again instead: counting it would mean inflating it).
+        const drop = async (cause: ShedCause) => {
+          if (gzip) {
+            hub.dropped(first, 0, cause)
+            return refuse(
+              reply.header('connection', 'close'),
+              503,
+              'busy',
+              'the relay is at capacity for this tap or sender; send the chunk again later',
+            )
+          }
+          const n = await countRecords(payload, deadline as BodyDeadline)
+          const tap = o.taps.get(namespace, name)
+          if (tap?.uid !== first.uid)
+            return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
+          hub.dropped(tap, n, cause)
+          return reply.code(200).send({ dropped: n })
         }
-        let body = payload ? await readWhole(payload, limits.maxBodyBytes) : Buffer.alloc(0)
-        if (!body) return tooLarge(reply)
-        if (enc === 'gzip') {
-          try {
-            body = await gunzipAsync(body, { maxOutputLength: limits.maxDecompressedBytes })
-          } catch (err) {
-            if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+        try {
+          const cause = shed.get(req)
+          if (cause) return await drop(cause)
+          if (payload && format === 'ndjson' && !gzip && declared !== undefined) {
+            // Streamed: each piece's complete lines are forwarded before the next is read.
+            const total = { records: 0, skipped: 0 }
+            let gone = false
+            const lines = new LineSegments(
+              MAX_LINE_BYTES,
+              (n) => {
+                if (!memory.inflight.tryTake(n)) return false
+                inflight += n
+                return true
+              },
+              (n) => {
+                memory.inflight.give(n)
+                inflight -= n
+              },
+            )
+            const forward = (segment: Buffer): void => {
+              // The tap may go while the body arrives: forward nothing more to it.
+              const tap = o.taps.get(namespace, name)
+              if (gone || tap?.uid !== first.uid) {
+                gone = true
+                return
+              }
+              const r = hub.ingest(tap, segment, 'ndjson')
+              total.records += r.records
+              total.skipped += r.skipped
+            }
+            try {
+              await receive(payload, deadline as BodyDeadline, (piece) => lines.push(piece, forward))
+              lines.end(forward)
+            } finally {
+              lines.abandon()
+            }
+            if (gone) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
+            if (lines.skipped) {
+              hub.skipped(first, lines.skipped)
+              total.skipped += lines.skipped
+            }
+            return reply.code(200).send(total)
+          }
+          // Read whole: it holds its size (the most allowed when not declared) while it is read.
+          const size = declared ?? limits.maxBodyBytes
+          if (!memory.inflight.tryTake(size)) return await drop('memory')
+          inflight = size
+          const pieces: Buffer[] = []
+          let read = 0
+          if (payload)
+            await receive(payload, deadline as BodyDeadline, (piece) => {
+              read += piece.length
+              if (read > limits.maxBodyBytes)
+                throw new BodyError(413, 'too-large', `body exceeds ${limits.maxBodyBytes} bytes`)
+              pieces.push(piece)
+            })
+          let body = Buffer.concat(pieces, read)
+          if (gzip) {
+            const isize = inflatedSize(body)
+            if (isize === undefined) return refuse(reply, 400, 'bad-encoding', 'body is not valid gzip')
+            if (isize > limits.maxDecompressedBytes)
+              return tooLarge(reply, `decompressed body exceeds ${limits.maxDecompressedBytes} bytes`)
+            // zlib collects the inflated pieces, then joins them: twice the size at the peak.
+            if (!memory.inflate.tryTake(2 * isize)) return await drop('memory')
+            inflate = 2 * isize
+            try {
+              // A body inflating past what its trailer says is corrupt (or a bomb that lies).
+              body = await gunzipAsync(body, { maxOutputLength: Math.max(1, isize) })
+            } catch {
               return refuse(
                 reply,
-                413,
-                'too-large',
-                `decompressed body exceeds ${limits.maxDecompressedBytes} bytes`,
+                400,
+                'bad-encoding',
+                'body is not valid gzip (or inflates past its stated size)',
               )
-            return refuse(reply, 400, 'bad-encoding', 'body is not valid gzip')
+            }
           }
+          // Re-read: the tap may have gone while the body was arriving.
+          const tap = o.taps.get(namespace, name)
+          if (!tap) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
+          return reply.code(200).send(hub.ingest(tap, body, format))
+        } catch (err) {
+          if (!(err instanceof BodyError)) throw err
+          if (err.error === 'body-timeout') {
+            hub.bodyTimedOut(first)
+            req.log.debug({ tap: `${namespace}/${name}` }, err.message)
+          }
+          if (err.status === 413) return tooLarge(reply, err.message)
+          return refuse(reply.header('connection', 'close'), err.status, err.error, err.message)
+        } finally {
+          deadline.clear()
+          if (inflight) memory.inflight.give(inflight)
+          if (inflate) memory.inflate.give(inflate)
         }
-        // Re-read: the tap may have gone while the body was arriving.
-        const tap = o.taps.get(namespace, name)
-        if (!tap) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
-        return reply.code(200).send(hub.ingest(tap, body, format))
       },
     )
   }

@@ -6,7 +6,7 @@
 // (buffer.isUtf8) and pass a buffer ending where the value must end (reads past the end see
 // `undefined`). Nesting deeper than MAX_DEPTH counts as invalid.
 
-export const MAX_DEPTH = 256
+const MAX_DEPTH = 256
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c

@@ -1,41 +1,46 @@
-// Everything the relay is configured with. main.ts builds this once from flags/env; nothing
-// below reads process.env.
+// Everything the relay is configured with. The program (controller/program/program.ts) builds
+// this once from its configuration; nothing below reads process.env.
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { StatusSink } from './hub.ts'
-import type { RelayUser } from './listener.ts'
+import type { RelayAuth } from './access.ts'
 import type { TapDirectory } from './tap-directory.ts'
+import type { StatusSink } from './tap-status.ts'
 
-export interface RelayAuth {
-  // TokenReview: who presents this token (null: not authenticated).
-  authenticate(token: string): Promise<RelayUser | null>
-  // SubjectAccessReview: may this user `get` the LogTap namespace/name?
-  mayGetTap(user: RelayUser, namespace: string, name: string): Promise<boolean>
-}
-
+// Bounds of one relay. The byte bounds are caps: the memory budget (budget.ts) may make them
+// smaller, never larger.
 export interface RelayLimits {
   maxBodyBytes: number // posted (possibly compressed) chunk; larger → 413
   maxDecompressedBytes: number // a gzip chunk inflating past this → 413 (bomb guard)
-  maxInflightChunks: number // ingest requests in progress; past this chunks are answered 200 and dropped
+  // Ingest requests in progress, in all, per tap and per sender (remote address); past a share,
+  // a chunk is answered 200 and dropped, and its records are reported to the tap's listeners.
+  maxInflightChunks: number
+  maxInflightPerTap: number // default: a quarter of maxInflightChunks
+  maxInflightPerSender: number // default: half of maxInflightChunks
+  bodyIdleMs: number // a poster that sends no byte of its body for this long loses its slot
+  bodyMaxMs: number // nor may a body take longer than this in all
   queueRecords: number // how far (records) a listener may fall behind before it loses the oldest
   queueBytes: number // same, in record bytes
   replayBytes: number // byte bound of each tap's replay buffer (spec.replay bounds the records)
   replayDefault: number // records replayed to a client that asks for neither since nor tail
   socketHighWater: number // bytes queued in one client's socket before we stop writing to it
   pingIntervalMs: number // keepalive: a client that misses one ping interval is dropped
+  accessRecheckMs: number // an open stream's token and access are checked again this often
   shutdownGraceMs: number // how long closing clients may take before they are cut off
 }
 
-export const DEFAULT_LIMITS: RelayLimits = {
+const DEFAULT_LIMITS: Omit<RelayLimits, 'maxInflightPerTap' | 'maxInflightPerSender'> = {
   maxBodyBytes: 16 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,
   maxInflightChunks: 64,
+  bodyIdleMs: 5_000,
+  bodyMaxMs: 30_000,
   queueRecords: 10_000,
   queueBytes: 16 * 1024 * 1024,
   replayBytes: 32 * 1024 * 1024,
   replayDefault: 0,
-  socketHighWater: 1024 * 1024,
+  socketHighWater: 256 * 1024,
   pingIntervalMs: 30_000,
+  accessRecheckMs: 60_000,
   shutdownGraceMs: 5_000,
 }
 
@@ -49,6 +54,7 @@ export interface RelayOptions {
   // Extra readiness beyond "tap directory synced", e.g. leader election state known.
   ready?: () => boolean
   limits?: Partial<RelayLimits>
+  memoryBudget?: number // bytes the relay's process may use in all (budget.ts); default DEFAULT_BUDGET
   host?: string // default 0.0.0.0 (probes and the service proxy reach the pod IP)
   ingestPort?: number // default 10000
   streamPort?: number // default 10001
@@ -56,5 +62,10 @@ export interface RelayOptions {
 }
 
 export function limitsOf(o: Pick<RelayOptions, 'limits'>): RelayLimits {
-  return { ...DEFAULT_LIMITS, ...o.limits }
+  const l = { ...DEFAULT_LIMITS, ...o.limits }
+  return {
+    ...l,
+    maxInflightPerTap: o.limits?.maxInflightPerTap ?? Math.ceil(l.maxInflightChunks / 4),
+    maxInflightPerSender: o.limits?.maxInflightPerSender ?? Math.ceil(l.maxInflightChunks / 2),
+  }
 }

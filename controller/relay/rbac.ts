@@ -18,14 +18,14 @@
 // present (allow iff `allow`), else deny. Records without kubernetes metadata are denied.
 // A username that maps to `policy` matches `rbac/policy` first, as in the original.
 
-export type Verdict = 'allow' | 'deny'
+type Verdict = 'allow' | 'deny'
 
 // The rbac rules one record carries: rule key (label key without `rbac/`) → verdict.
 // `null` when the record has none (then every user is denied).
 export type Rules = Map<string, Verdict> | null
 
 const RBAC_PREFIX = 'rbac/'
-export const POLICY_KEY = 'policy'
+const POLICY_KEY = 'policy'
 
 export function ruleKey(username: string): string {
   let rest = username

@@ -32,69 +32,129 @@ function isSpace(b: number): boolean {
   return b === SP || b === NL || b === CR || b === TAB
 }
 
-// Calls `each(start, end)` for every candidate record range in the body, in order. Returns the
-// number of malformed elements found by the split itself (e.g. an empty array element);
-// ranges are validated one by one by `recordMeta`.
+// Calls `each(start, end)` for every candidate record range in the body, in order; `each`
+// returns false when the range is not a record. Returns how many ranges were malformed
+// (refused by `each`, or found malformed by the split itself, e.g. an empty array element).
 export function splitRecords(
   body: Buffer,
   format: BodyFormat,
-  each: (start: number, end: number) => void,
+  each: (start: number, end: number) => boolean,
 ): number {
   let i = 0
   while (i < body.length && isSpace(body[i]!)) i++
   // application/json with a bare object (or NDJSON) is read line by line, like NDJSON.
   if (format === 'json' && body[i] === LBRACKET) return splitArray(body, i + 1, each)
-  return splitLines(body, i, each)
+  return splitLines(body, i, body.length, each)
 }
 
 // Cuts a body that arrives in pieces into segments of whole lines, handed on as soon as they
 // are complete, so NDJSON records can be forwarded while the rest of the chunk is in flight.
-// A line cut by a piece boundary is carried (copied once) into the next segment.
+// A line cut by a piece boundary is carried (copied once) into the next segment. The carried
+// bytes are what a body holds between pieces: `hold` is asked for them (false: no memory for
+// them), and a line longer than `maxLine`, or one `hold` refuses, is skipped whole and counted.
 export class LineSegments {
+  readonly #maxLine: number
+  readonly #hold: (n: number) => boolean
+  readonly #unhold: (n: number) => void
   #carry: Buffer[] = []
+  #carried = 0
+  #skipping = false // inside a line being skipped: drop bytes until its end
+  skipped = 0 // lines skipped for their length
+
+  constructor(
+    maxLine = Number.POSITIVE_INFINITY,
+    hold: (n: number) => boolean = () => true,
+    unhold: (n: number) => void = () => {},
+  ) {
+    this.#maxLine = maxLine
+    this.#hold = hold
+    this.#unhold = unhold
+  }
 
   push(piece: Buffer, each: (segment: Buffer) => void): void {
     const last = piece.lastIndexOf(NL)
     if (last < 0) {
-      this.#carry.push(piece)
+      this.#keep(piece)
       return
     }
     let from = 0
-    if (this.#carry.length > 0) {
+    if (this.#carried > 0 || this.#skipping) {
       from = piece.indexOf(NL) + 1
-      this.#carry.push(piece.subarray(0, from))
-      each(Buffer.concat(this.#carry))
-      this.#carry = []
+      if (this.#skipping) this.#skipping = false
+      else {
+        this.#carry.push(piece.subarray(0, from))
+        const line = Buffer.concat(this.#carry)
+        this.#drop()
+        each(line)
+      }
     }
     if (last + 1 > from) each(piece.subarray(from, last + 1))
-    if (last + 1 < piece.length) this.#carry.push(piece.subarray(last + 1))
+    if (last + 1 < piece.length) this.#keep(piece.subarray(last + 1))
   }
 
   // The body ended: its last line needs no newline.
   end(each: (segment: Buffer) => void): void {
-    if (this.#carry.length > 0) each(Buffer.concat(this.#carry))
+    if (!this.#skipping && this.#carried > 0) {
+      const line = Buffer.concat(this.#carry)
+      this.#drop()
+      each(line)
+    }
+    this.#drop()
+    this.#skipping = false
+  }
+
+  // Forgets what is carried (the body was cut off).
+  abandon(): void {
+    this.#drop()
+  }
+
+  #keep(part: Buffer): void {
+    if (this.#skipping) return
+    if (this.#carried + part.length > this.#maxLine || !this.#hold(part.length)) {
+      this.#drop()
+      this.#skipping = true
+      this.skipped++
+      return
+    }
+    this.#carry.push(part)
+    this.#carried += part.length
+  }
+
+  #drop(): void {
+    if (this.#carried > 0) this.#unhold(this.#carried)
     this.#carry = []
+    this.#carried = 0
   }
 }
 
-function splitLines(body: Buffer, from: number, each: (start: number, end: number) => void): number {
+function splitLines(
+  body: Buffer,
+  from: number,
+  to: number,
+  each: (start: number, end: number) => boolean,
+): number {
+  let malformed = 0
   let start = from
-  while (start < body.length) {
+  while (start < to) {
     let nl = body.indexOf(NL, start)
-    if (nl < 0) nl = body.length
+    if (nl < 0 || nl > to) nl = to
     let s = start
     let e = nl
     while (s < e && isSpace(body[s]!)) s++
     while (e > s && isSpace(body[e - 1]!)) e--
-    if (e > s) each(s, e)
+    if (e > s && !each(s, e)) malformed++
     start = nl + 1
   }
-  return 0
+  return malformed
 }
 
 // Walks a JSON array's top-level elements without parsing them: strings are skipped with
 // indexOf, brackets counted, and a comma or the closing bracket at depth 0 ends an element.
-function splitArray(body: Buffer, from: number, each: (start: number, end: number) => void): number {
+// A malformed element can hide the ones after it (an unclosed brace makes the rest of the
+// array one element). out_http writes one element per line (`[{..}\n,{..}\n]`) and a record
+// never holds a raw newline, so a malformed element that spans lines is read again line by line:
+// only its bad lines are lost.
+function splitArray(body: Buffer, from: number, each: (start: number, end: number) => boolean): number {
   let malformed = 0
   let start = from
   let depth = 0
@@ -104,13 +164,20 @@ function splitArray(body: Buffer, from: number, each: (start: number, end: numbe
     let e = end
     while (s < e && isSpace(body[s]!)) s++
     while (e > s && isSpace(body[e - 1]!)) e--
-    if (e > s) each(s, e)
-    else malformed++
+    if (e === s) malformed++
+    else if (!each(s, e)) {
+      const nl = body.indexOf(NL, s)
+      if (nl < 0 || nl >= e) malformed++
+      else malformed += splitElementLines(body, s, e, each)
+    }
   }
+  let nextNl = -1 // the first newline at or after i, once looked up
   while (i < body.length) {
     const b = body[i]!
     if (b === QUOTE) {
-      i = endOfString(body, i + 1)
+      // A string never holds a raw newline: one that reaches a newline is broken and ends there.
+      if (nextNl < i) nextNl = body.indexOf(NL, i) >>> 0 // none: past any index
+      i = endOfString(body, i + 1, nextNl)
       continue
     }
     if (b === LBRACE || b === LBRACKET) depth++
@@ -129,16 +196,83 @@ function splitArray(body: Buffer, from: number, each: (start: number, end: numbe
   return malformed
 }
 
+// The lines of [s, e) as array elements: each without the `,` or `[` before it and the `,` or
+// `]` after it.
+function splitElementLines(
+  body: Buffer,
+  s: number,
+  e: number,
+  each: (start: number, end: number) => boolean,
+): number {
+  let malformed = 0
+  let start = s
+  while (start < e) {
+    let nl = body.indexOf(NL, start)
+    if (nl < 0 || nl > e) nl = e
+    let a = start
+    let b = nl
+    while (a < b && isSpace(body[a]!)) a++
+    if (a < b && (body[a] === COMMA || body[a] === LBRACKET)) a++
+    while (b > a && isSpace(body[b - 1]!)) b--
+    if (b > a && (body[b - 1] === COMMA || body[b - 1] === RBRACKET)) b--
+    while (a < b && isSpace(body[a]!)) a++
+    while (b > a && isSpace(body[b - 1]!)) b--
+    if (b > a && !each(a, b)) malformed++
+    start = nl + 1
+  }
+  return malformed
+}
+
+// Counts the records of a body without reading them, as it arrives: its lines that hold
+// anything besides whitespace and array punctuation (`[`, `]`, `,`). For the NDJSON and the
+// one-element-per-line JSON arrays out_http sends, that is the number of records the body
+// holds; used for chunks the relay drops unread, so listeners can be told how many they lost.
+export class RecordCounter {
+  count = 0
+  #content = false // the current line holds more than filler
+
+  push(b: Buffer): void {
+    const n = b.length
+    let i = 0
+    while (i < n) {
+      if (!this.#content) {
+        for (; i < n; i++) {
+          const c = b[i]!
+          if (c === NL) break
+          if (!isSpace(c) && c !== LBRACKET && c !== RBRACKET && c !== COMMA) {
+            this.#content = true
+            break
+          }
+        }
+        if (i >= n) return
+      }
+      const nl = b.indexOf(NL, i)
+      if (nl < 0) return
+      if (this.#content) this.count++
+      this.#content = false
+      i = nl + 1
+    }
+  }
+
+  // The body ended (its last line needs no newline); returns the count.
+  end(): number {
+    if (this.#content) this.count++
+    this.#content = false
+    return this.count
+  }
+}
+
 function allSpace(body: Buffer, s: number, e: number): boolean {
   for (let i = s; i < e; i++) if (!isSpace(body[i]!)) return false
   return true
 }
 
-// Index just past the closing quote of a string whose content starts at `i`.
-function endOfString(body: Buffer, i: number): number {
+// Index just past the closing quote of a string whose content starts at `i`, or `limit` when
+// the string does not close before it.
+function endOfString(body: Buffer, i: number, limit: number): number {
   for (;;) {
     const q = body.indexOf(QUOTE, i)
-    if (q < 0) return body.length
+    if (q < 0 || q > limit) return Math.min(limit, body.length)
     let bs = 0
     for (let k = q - 1; k >= i && body[k] === BACKSLASH; k--) bs++
     if (bs % 2 === 0) return q + 1
@@ -154,17 +288,19 @@ function endOfString(body: Buffer, i: number): number {
 // record in it: records are cut at ASCII bytes).
 export function recordMeta(body: Buffer, start: number, end: number, utf8 = false): RecordMeta | null {
   if (body[start] !== LBRACE || body[end - 1] !== RBRACE) return null
-  // A view of just this record: reads past its end see `undefined`, never the next record.
-  const b = body.subarray(start, end)
-  if (!utf8 && !isUtf8(b)) return null
+  if (!utf8 && !isUtf8(body.subarray(start, end))) return null
+  // The scan reads `body` itself, not a view of the record (one object less per record). A
+  // scan that runs past `end` (into the next record) can only belong to a malformed record:
+  // positions only grow, so it can never close the object at end - 1, which is what is required.
+  const b = body
   let meta = NO_META
-  let i = skipSpace(b, 1)
-  if (b[i] === RBRACE) return i + 1 === b.length ? meta : null
+  let i = skipSpace(b, start + 1)
+  if (b[i] === RBRACE) return i + 1 === end ? meta : null
   for (;;) {
     if (b[i] !== QUOTE) return null
     const ks = i
     i = scanString(b, i)
-    if (i < 0) return null
+    if (i < 0 || i > end) return null
     const ke = i
     i = skipSpace(b, i)
     if (b[i] !== COLON) return null
@@ -172,18 +308,18 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
     if (b[vs] === LBRACE && tokenIs(b, ks, ke, 'kubernetes')) {
       // The pod's metadata: most of a record's bytes, and the same bytes for every record of a
       // pod. Bytes equal to a member already validated end where it ended and mean what it meant.
-      const known = knownMembers.find(b, vs)
+      const known = knownMembers.find(b, vs, end)
       if (known) {
         i = vs + known.bytes.length
         meta = known.meta
       } else {
         i = scanValue(b, vs, 1)
-        if (i < 0) return null
-        meta = knownMembers.add(b, vs, i)
+        if (i < 0 || i > end) return null
+        meta = knownMembers.add(b, vs, i, end)
       }
     } else {
       i = scanValue(b, vs, 1)
-      if (i < 0) return null
+      if (i < 0 || i > end) return null
       if (meta !== NO_META && tokenIs(b, ks, ke, 'kubernetes')) meta = NO_META // a later non-object wins
     }
     i = skipSpace(b, i)
@@ -191,7 +327,7 @@ export function recordMeta(body: Buffer, start: number, end: number, utf8 = fals
       i = skipSpace(b, i + 1)
       continue
     }
-    return b[i] === RBRACE && i + 1 === b.length ? meta : null
+    return b[i] === RBRACE && i + 1 === end ? meta : null
   }
 }
 
@@ -214,18 +350,20 @@ class KnownMembers {
   #buckets = new Map<number, KnownMember[]>()
   #size = 0
 
-  find(b: Buffer, at: number): KnownMember | undefined {
-    const bucket = this.#buckets.get(KnownMembers.#key(b, at))
+  // A stored value byte-identical to the bytes at `at` of the record ending at `limit`.
+  find(b: Buffer, at: number, limit: number): KnownMember | undefined {
+    const bucket = this.#buckets.get(KnownMembers.#key(b, at, limit))
     if (!bucket) return undefined
     for (const m of bucket) {
       const n = m.bytes.length
-      if (at + n <= b.length && m.bytes.compare(b, at, at + n) === 0) return m
+      if (at + n <= limit && m.bytes.compare(b, at, at + n) === 0) return m
     }
     return undefined
   }
 
-  // Records the value [s, e), just validated, and returns its meaning.
-  add(b: Buffer, s: number, e: number): RecordMeta {
+  // Records the value [s, e) of the record ending at `limit`, just validated, and returns its
+  // meaning.
+  add(b: Buffer, s: number, e: number, limit: number): RecordMeta {
     const meta = kubernetesMeta(JSON.parse(b.toString('utf8', s, e)) as Record<string, unknown>)
     if (this.#size >= KnownMembers.CAPACITY) {
       this.#buckets.clear()
@@ -233,7 +371,7 @@ class KnownMembers {
     }
     const bytes = Buffer.allocUnsafeSlow(e - s)
     b.copy(bytes, 0, s, e)
-    const key = KnownMembers.#key(b, s)
+    const key = KnownMembers.#key(b, s, limit)
     let bucket = this.#buckets.get(key)
     if (!bucket) {
       bucket = []
@@ -247,8 +385,8 @@ class KnownMembers {
 
   // FNV-1a over every other byte: cheaper than building a string key, and pod metadata differs
   // early (pod_name, pod_id) in many bytes at once.
-  static #key(b: Buffer, at: number): number {
-    const end = Math.min(b.length, at + KnownMembers.PREFIX)
+  static #key(b: Buffer, at: number, limit: number): number {
+    const end = Math.min(limit, at + KnownMembers.PREFIX)
     let h = 0x811c9dc5
     for (let i = at; i < end; i += 2) h = Math.imul(h ^ b[i]!, 0x01000193)
     return h

@@ -1,11 +1,7 @@
-// The relay's three listeners and their lifecycle. main.ts calls startRelay and, on SIGTERM,
-// `close()`: stop admitting, let in-flight ingest finish, send listeners what they can take and
-// close them with 1001 + reason, then shut the ops port. Wiring with the Kubernetes edges:
-//   const taps = k8sTapDirectory(kc, { logger }); void taps.start()
-//   const status = k8sStatusWriter(kc, { logger })
-//   const relay = await startRelay({ logger, registry, taps, ingestKey, auth: k8sAuth(kc),
-//                                   onStatus: status.sink, ready: () => leaderKnown })
-//   on SIGTERM: await relay.close(); await status.flush(); await status.stop(); taps.stop()
+// The relay's three servers (ingest, stream, ops) and their lifecycle. The program
+// (controller/program/program.ts) starts it with its Kubernetes adapters from relay/kube/ and
+// calls `close()` on shutdown: stop admitting, let in-flight ingest finish, send listeners what
+// they can take and close them with 1001 + reason, then shut the ops port.
 import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import { CloseCodes } from '../../api/stream-protocol.ts'
 import { createRelayContext, type RelayContext } from './context.ts'
@@ -24,19 +20,19 @@ function base(ctx: RelayContext, component: string, bodyLimit?: number): Fastify
   }) as unknown as FastifyInstance
 }
 
-export function buildIngestServer(ctx: RelayContext): FastifyInstance {
+function buildIngestServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'ingest', ctx.limits.maxBodyBytes)
   app.register(ingestRoutes(ctx))
   return app
 }
 
-export function buildStreamServer(ctx: RelayContext): FastifyInstance {
+function buildStreamServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'stream')
   app.register(streamRoutes(ctx))
   return app
 }
 
-export function buildOpsServer(ctx: RelayContext): FastifyInstance {
+function buildOpsServer(ctx: RelayContext): FastifyInstance {
   const app = base(ctx, 'ops')
   app.register(opsRoutes(ctx))
   return app
@@ -62,6 +58,19 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       stream.listen({ host, port: o.streamPort ?? 10001 }),
       ops.listen({ host, port: o.opsPort ?? 8080 }),
     ])
+    const { budget } = ctx.memory
+    o.logger.info(
+      {
+        memoryBudget: budget.total,
+        pools: {
+          rings: budget.rings,
+          listeners: budget.listeners,
+          inflight: budget.inflight,
+          inflate: budget.inflate,
+        },
+      },
+      'relay memory budget',
+    )
     let closed: Promise<void> | undefined
     return {
       context: ctx,

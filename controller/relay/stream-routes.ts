@@ -6,16 +6,23 @@
 //   404 unknown-tap      no such LogTap (or it is being deleted); checked after 403 so
 //                        existence is not revealed to users who may not see the tap
 //   400 bad-query        since/tail not a non-negative integer
-//   503 unavailable      the auth API failed, or the relay is shutting down
+//   503 unavailable      the auth API failed, the relay is shutting down, or its memory budget
+//                        for listeners is spent
+// A token that is a JWT past its `exp` is refused (401) even while TokenReview still accepts it.
+// While the stream is open, access is checked again (access.ts watchAccess): at the token's
+// expiry and every accessRecheckMs. When it has ended the stream is closed with 4001
+// (token expired or no longer accepted) or 4003 (no longer allowed to get the LogTap) and a
+// reason k8stail prints.
 // Query (or X-Log-Socket-Since/-Epoch/-Tail headers): `since=<seq>&epoch=<epoch>` resumes after seq; `tail=<n>` replays the last n records
-// (at most spec.replay). After the upgrade the client gets `hello`, then records (see api/stream.ts).
+// (at most spec.replay). After the upgrade the client gets `hello`, then records (api/stream-protocol.ts).
 import websocket from '@fastify/websocket'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { CLIENT_TOKEN_HEADER } from '../../api/logtap.ts'
-import { type RefusalBody, StreamParamHeaders } from '../../api/stream-protocol.ts'
+import { CloseCodes, StreamParamHeaders } from '../../api/stream-protocol.ts'
+import { type RelayUser, watchAccess } from './access.ts'
 import type { RelayContext } from './context.ts'
 import type { ResumeQuery } from './hub.ts'
-import type { RelayUser } from './listener.ts'
+import { refuse } from './refusal.ts'
 import type { TapInfo } from './tap-directory.ts'
 
 interface Params {
@@ -24,18 +31,15 @@ interface Params {
 }
 
 interface Admitted {
+  token: string // kept to check access again while the stream is open; never logged
+  expiresAt: number | undefined
   user: RelayUser
   tap: TapInfo
   query: ResumeQuery
 }
 
-function refuse(reply: FastifyReply, code: number, error: string, reason: string): FastifyReply {
-  const body: RefusalBody = { error, reason }
-  return reply.code(code).type('application/json').send(body)
-}
-
 // The token as presented: `Bearer <token>` or the raw token. Never logged.
-export function tokenFrom(header: string | string[] | undefined): string | undefined {
+function tokenFrom(header: string | string[] | undefined): string | undefined {
   const v = (Array.isArray(header) ? header[0] : header)?.trim()
   if (!v) return undefined
   const m = /^bearer\s+(.+)$/i.exec(v)
@@ -45,7 +49,7 @@ export function tokenFrom(header: string | string[] | undefined): string | undef
 const COUNT = /^(0|[1-9][0-9]{0,15})$/
 
 // The query first, then the X-Log-Socket-* headers: the API server's service proxy drops the query
-// string of WebSocket upgrades, so clients send both (api/stream.ts StreamParamHeaders).
+// string of WebSocket upgrades, so clients send both (StreamParamHeaders).
 export function parseQuery(
   q: Record<string, string | string[] | undefined>,
   headers: Record<string, string | string[] | undefined> = {},
@@ -64,7 +68,7 @@ export function parseQuery(
 }
 
 export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
-  const { hub, limits, o } = ctx
+  const { hub, limits, metrics, o } = ctx
   const admitted = new WeakMap<FastifyRequest, Admitted>()
   return async (app) => {
     await app.register(websocket, {
@@ -102,6 +106,14 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
             return refuse(reply, 503, 'unavailable', 'could not verify the token')
           }
           if (!user) return refuse(reply, 401, 'unauthenticated', 'the token was not accepted')
+          const expiresAt = user.expiresAt
+          if (expiresAt !== undefined && expiresAt <= Date.now())
+            return refuse(
+              reply,
+              401,
+              'unauthenticated',
+              `the token expired at ${new Date(expiresAt).toISOString()}`,
+            )
           let may: boolean
           try {
             may = await o.auth.mayGetTap(user, namespace, name)
@@ -126,25 +138,48 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
             )
           const query = parseQuery(req.query as Record<string, string | string[] | undefined>, req.headers)
           if (typeof query === 'string') return refuse(reply, 400, 'bad-query', query)
-          admitted.set(req, { user, tap, query })
+          if (!hub.canAttach())
+            return refuse(reply, 503, 'unavailable', 'the relay has no memory left for another stream')
+          admitted.set(req, { token, expiresAt, user, tap, query })
         },
       },
       (socket, req) => {
         const a = admitted.get(req)
         if (!a) {
-          socket.close(1011, 'not admitted')
+          socket.close(CloseCodes.InternalError, 'not admitted')
           return
         }
         // Prefer the newest view of the tap (replay size may have changed during auth).
         const tap = o.taps.get(a.tap.namespace, a.tap.name) ?? a.tap
         const l = hub.attach(tap, socket, a.user, a.query)
-        req.log.info(
-          { tap: `${tap.namespace}/${tap.name}`, user: a.user.username, from: l.cursor },
-          'listener connected',
+        const where = `${tap.namespace}/${tap.name}`
+        req.log.info({ tap: where, user: a.user.username, from: l.cursor }, 'listener connected')
+        const stopWatching = watchAccess(
+          {
+            auth: o.auth,
+            token: a.token,
+            user: a.user,
+            namespace: tap.namespace,
+            name: tap.name,
+            intervalMs: limits.accessRecheckMs,
+            expiresAt: a.expiresAt,
+            closeCodes: { unauthorized: CloseCodes.Unauthorized, forbidden: CloseCodes.Forbidden },
+            onError: (err) => req.log.warn({ tap: where, err: err.message }, 'access re-check failed'),
+          },
+          (e) => {
+            metrics.accessEnded(e.why)
+            req.log.info(
+              { tap: where, user: a.user.username, why: e.why },
+              'access ended: closing the stream',
+            )
+            l.markClosed()
+            socket.close(e.code, e.reason)
+          },
         )
-        socket.on('close', (code) =>
-          req.log.info({ tap: `${tap.namespace}/${tap.name}`, user: a.user.username, code }, 'listener left'),
-        )
+        socket.on('close', (code) => {
+          stopWatching()
+          req.log.info({ tap: where, user: a.user.username, code }, 'listener left')
+        })
       },
     )
   }

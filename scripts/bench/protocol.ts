@@ -5,11 +5,23 @@ import type { HistogramData } from './histogram.ts'
 
 export const BENCH_TOKEN = 'bench-viewer-token'
 
-export interface RelayReady {
-  type: 'ready'
+export interface RelayParams {
+  deadlineSeconds: number
+  extraTaps?: string[] // LogTaps besides bench/tap, in namespace bench
+  memoryBudget?: number // bytes (the relay's default when absent)
+}
+
+interface TapEndpoints {
   ingestUrl: string
   streamUrl: string
   credential: string
+}
+
+// bench/tap's endpoints, and every tap's by name.
+export interface RelayReady extends TapEndpoints {
+  type: 'ready'
+  taps: Record<string, TapEndpoints>
+  opsUrl: string
 }
 
 export interface RelayStats {

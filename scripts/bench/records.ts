@@ -1,5 +1,5 @@
-// The benchmark's workload: containerd-shaped records (logging-operator.md §5) of 600–900 bytes
-// from varied pods and labels, about a third of them denied to the bench listener, encoded as
+// The benchmark's workload: containerd-shaped records, as logging-operator's fluentd posts them,
+// of 600–900 bytes from varied pods and labels, about a third of them denied to the bench listener, encoded as
 // out_http NDJSON chunks. Each record's `message` (an application's JSON log line, so escaped)
 // starts with a fixed-width send timestamp that the load generator overwrites in place just
 // before posting; clients read it back from the frame to measure post → arrival latency.

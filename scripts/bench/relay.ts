@@ -1,5 +1,6 @@
-// The relay under test, in its own process: one LogTap `bench/tap` in a plain-object directory,
-// a fixed token for system:serviceaccount:bench:viewer, every port on 127.0.0.1. On {type:'stop'}
+// The relay under test, in its own process: the LogTap `bench/tap` (and any `extraTaps`) in a
+// plain-object directory, a fixed token for system:serviceaccount:bench:viewer, every port on
+// 127.0.0.1, the given memory budget. On {type:'stop'}
 // it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
@@ -9,15 +10,32 @@ import { ingestPath, streamPath } from '../../api/logtap.ts'
 import type { RelayLimits } from '../../controller/relay/options.ts'
 import { startRelay } from '../../controller/relay/server.ts'
 import type { TapDirectory, TapInfo } from '../../controller/relay/tap-directory.ts'
-import { BENCH_TOKEN, cpuMs, guard, params, type RelayReady, type RelayStats, send } from './protocol.ts'
+import {
+  BENCH_TOKEN,
+  cpuMs,
+  guard,
+  params,
+  type RelayParams,
+  type RelayReady,
+  type RelayStats,
+  send,
+} from './protocol.ts'
 import { BENCH_USER } from './records.ts'
 
-const p = params<{ deadlineSeconds: number; limits?: Partial<RelayLimits> }>()
+const p = params<RelayParams & { limits?: Partial<RelayLimits> }>()
 guard(p.deadlineSeconds * 1000)
 
-const tap: TapInfo = { namespace: 'bench', name: 'tap', uid: randomUUID(), replay: 1000, deleting: false }
+const tapOf = (name: string): TapInfo => ({
+  namespace: 'bench',
+  name,
+  uid: randomUUID(),
+  replay: 1000,
+  deleting: false,
+})
+const tap = tapOf('tap')
+const all = new Map([tap, ...(p.extraTaps ?? []).map(tapOf)].map((x) => [x.name, x]))
 const taps: TapDirectory = {
-  get: (ns, name) => (ns === tap.namespace && name === tap.name ? tap : undefined),
+  get: (ns, name) => (ns === 'bench' ? all.get(name) : undefined),
   onRemoved: () => {},
   synced: () => true,
 }
@@ -32,6 +50,7 @@ const relay = await startRelay({
     mayGetTap: async (user) => user.username === BENCH_USER,
   },
   ...(p.limits ? { limits: p.limits } : {}),
+  ...(p.memoryBudget ? { memoryBudget: p.memoryBudget } : {}),
   host: '127.0.0.1',
   ingestPort: 0,
   streamPort: 0,
@@ -80,10 +99,15 @@ process.on('message', async (m: { type?: string }) => {
   process.exit(0)
 })
 
+const endpoints = (x: TapInfo) => ({
+  ingestUrl: `${relay.addresses.ingest}${ingestPath(x.namespace, x.name)}`,
+  streamUrl: `${relay.addresses.stream.replace(/^http/, 'ws')}${streamPath(x.namespace, x.name)}`,
+  credential: tapCredential(key, x.namespace, x.name, x.uid),
+})
 const ready: RelayReady = {
   type: 'ready',
-  ingestUrl: `${relay.addresses.ingest}${ingestPath(tap.namespace, tap.name)}`,
-  streamUrl: `${relay.addresses.stream.replace(/^http/, 'ws')}${streamPath(tap.namespace, tap.name)}`,
-  credential: tapCredential(key, tap.namespace, tap.name, tap.uid),
+  ...endpoints(tap),
+  taps: Object.fromEntries([...all.values()].map((x) => [x.name, endpoints(x)])),
+  opsUrl: relay.addresses.ops,
 }
 await send(ready)

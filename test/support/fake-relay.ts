@@ -1,4 +1,4 @@
-// A small relay for k8stail tests: a real WebSocket server speaking controller/api/stream.ts
+// A small relay for k8stail tests: a real WebSocket server speaking api/stream-protocol.ts
 // (hello, records spliced byte for byte, resume with since/epoch, replay buffer, refusals as
 // HTTP status + one-line JSON). Tests steer it to drop connections, restart, or go silent.
 import { randomUUID } from 'node:crypto'

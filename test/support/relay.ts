@@ -7,8 +7,8 @@ import WebSocket from 'ws'
 import { basicAuthorization, tapCredential } from '../../api/credential.ts'
 import { ingestPath, streamPath } from '../../api/logtap.ts'
 import type { StreamMessage } from '../../api/stream-protocol.ts'
-import type { RelayUser } from '../../controller/relay/listener.ts'
-import type { RelayAuth, RelayLimits, RelayOptions } from '../../controller/relay/options.ts'
+import type { RelayAuth, RelayUser } from '../../controller/relay/access.ts'
+import type { RelayLimits, RelayOptions } from '../../controller/relay/options.ts'
 import { type RunningRelay, startRelay } from '../../controller/relay/server.ts'
 import type { TapDirectory, TapInfo } from '../../controller/relay/tap-directory.ts'
 
@@ -77,6 +77,7 @@ export async function startTestRelay(
     auth: o.auth ?? tableAuth({ 'token-alice': 'alice' }, { alice: ['*'] }),
     ...(o.onStatus ? { onStatus: o.onStatus } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
     host: '127.0.0.1',
     ingestPort: 0,
     streamPort: 0,

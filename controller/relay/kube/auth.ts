@@ -1,13 +1,13 @@
 // Stream authentication and authorization against the API server: TokenReview for who the token
 // belongs to, SubjectAccessReview for `get` on the LogTap. Both answers are cached briefly
 // (reconnect storms and many listeners must not become an API-server load), positive answers
-// longer than negative ones so a fixed RoleBinding takes effect quickly. Tokens are cached only
-// as a SHA-256 digest and never logged.
+// longer than negative ones so a fixed RoleBinding takes effect quickly; open streams ask again
+// every accessRecheckMs (access.ts), so a revocation reaches them within that plus positiveTtlMs.
+// Tokens are cached only as a SHA-256 digest and never logged.
 import { createHash } from 'node:crypto'
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../../../api/logtap.ts'
-import type { RelayUser } from '../listener.ts'
-import type { RelayAuth } from '../options.ts'
+import type { RelayAuth, RelayUser } from '../access.ts'
 
 export interface K8sAuthOptions {
   positiveTtlMs?: number // default 10 s
@@ -63,6 +63,7 @@ export function k8sAuth(kc: KubeConfig, o: K8sAuthOptions = {}): RelayAuth {
         },
       })
       const u = review.status?.user
+      const exp = tokenExpiry(token)
       const user: RelayUser | null =
         review.status?.authenticated && u?.username
           ? {
@@ -70,9 +71,12 @@ export function k8sAuth(kc: KubeConfig, o: K8sAuthOptions = {}): RelayAuth {
               ...(u.uid ? { uid: u.uid } : {}),
               groups: u.groups ?? [],
               ...(u.extra ? { extra: u.extra } : {}),
+              ...(exp !== undefined ? { expiresAt: exp } : {}),
             }
           : null
-      users.set(key, user, user ? pos : neg)
+      // A positive answer is not kept past the token's own expiry.
+      const ttl = user ? Math.min(pos, exp === undefined ? pos : exp - now()) : neg
+      if (ttl > 0) users.set(key, user, ttl)
       return user
     },
 
@@ -97,5 +101,19 @@ export function k8sAuth(kc: KubeConfig, o: K8sAuthOptions = {}): RelayAuth {
       grants.set(key, allowed, allowed ? pos : neg)
       return allowed
     },
+  }
+}
+
+// The `exp` claim of a token that is a JWT (as ServiceAccount tokens are), in ms since the
+// epoch; undefined for other tokens. Not verified here: it is only ever used to end access
+// sooner (a token TokenReview accepted was signed by its issuer, claims and all), never to grant it.
+function tokenExpiry(token: string): number | undefined {
+  const parts = token.split('.')
+  if (parts.length !== 3) return undefined
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown }
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined
+  } catch {
+    return undefined
   }
 }

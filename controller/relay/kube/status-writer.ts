@@ -7,7 +7,7 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, KIND, PLURAL, VERSION } from '../../../api/logtap.ts'
-import type { StatusSink, TapCounters } from '../hub.ts'
+import type { StatusSink, TapCounters } from '../tap-status.ts'
 
 interface Pending {
   tap: { namespace: string; name: string; uid: string }
@@ -28,7 +28,7 @@ const same = (a: TapCounters | undefined, b: TapCounters): boolean =>
   a.lastRecordTime === b.lastRecordTime
 
 // Pure: the apply patch for one tap's counters.
-export function statusPatch(tap: Pending['tap'], c: TapCounters): object {
+function statusPatch(tap: Pending['tap'], c: TapCounters): object {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
