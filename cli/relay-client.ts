@@ -1,13 +1,16 @@
-// The WebSocket client of the relay stream (protocol: controller/api/stream.ts).
+// The WebSocket client of the relay stream (protocol: api/stream-protocol.ts).
 // Fixes the original's flaws: it reconnects with backoff and resumes after the last sequence number
 // (no duplicates, gaps reported on stderr), detects a vanished server with ping/pong instead of
 // hanging, and shows the HTTP status and reason of a refused upgrade.
+// Record frames are not parsed (frame.ts). After each socket read the consumer may flush its
+// output; while that output is full the socket is not read (backpressure to the relay).
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket, { type ClientOptions } from 'ws'
 import { CLIENT_TOKEN_HEADER } from '../api/logtap.ts'
 import {
   CloseCodes,
   type HelloMessage,
+  type RecordMessage,
   type StreamMessage,
   StreamParamHeaders,
 } from '../api/stream-protocol.ts'
@@ -18,6 +21,7 @@ import {
   isKubernetesStatus,
   type K8stailError,
 } from './errors.ts'
+import { recordBytes, recordFrame } from './frame.ts'
 import { displayUrl, withStreamQuery } from './proxy-url.ts'
 
 export interface StreamOptions {
@@ -38,9 +42,17 @@ export interface StreamOptions {
   random?: () => number
 }
 
+// Every message other than a record.
+export type NoticeMessage = Exclude<StreamMessage, RecordMessage>
+
 export interface StreamHandlers {
-  // Every message, in order, without duplicates; `frame` is the text frame as received.
-  message(msg: StreamMessage, frame: Buffer): void
+  // Records and other messages, in order, without duplicates; `frame` is the text frame as
+  // received, `bytes` the record as posted (a view into the frame, not decoded).
+  record(seq: number, bytes: Buffer, frame: Buffer): void
+  message(msg: NoticeMessage, frame: Buffer): void
+  // After the frames of one socket read: write out what they produced. A promise while the output
+  // is full: the socket is not read until it settles.
+  flush?(): Promise<void> | undefined
   notice(line: string): void // gaps, reconnects, relay status: for stderr
   debug?(line: string): void
 }
@@ -48,24 +60,6 @@ export interface StreamHandlers {
 export type StreamEnd = 'aborted' | 'tap-deleted' | 'closed'
 
 // --- pure parts -----------------------------------------------------------------------------
-
-// The record exactly as fluentd posted it: the relay splices it in as the last member of the frame.
-export function recordBytes(frame: Buffer): Buffer {
-  const key = frame.indexOf('"record":')
-  let end = frame.length - 1
-  while (end > 0 && isSpace(frame[end]!)) end--
-  if (key < 0 || frame[end] !== 0x7d)
-    return Buffer.from(JSON.stringify((JSON.parse(frame.toString()) as { record: unknown }).record))
-  let start = key + '"record":'.length
-  while (start < end && isSpace(frame[start]!)) start++
-  let last = end - 1
-  while (last > start && isSpace(frame[last]!)) last--
-  return frame.subarray(start, last + 1)
-}
-
-function isSpace(b: number): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
-}
 
 export function droppedNotice(m: { count: number; reason: string; fromSeq: number; toSeq: number }): string {
   return `${records(m.count)} may be missing (${m.reason}, seq ${m.fromSeq}-${m.toSeq})`
@@ -111,6 +105,7 @@ async function connectOnce(
   o: StreamOptions,
   onOpen: () => void,
   onFrame: (frame: Buffer) => void,
+  afterRead: () => Promise<void> | undefined,
 ): Promise<Outcome> {
   const base = o.wsOptions ? await o.wsOptions() : {}
   const headers: Record<string, string> = {
@@ -132,6 +127,8 @@ async function connectOnce(
     })
     let opened = false
     let alive = true
+    let reading = true // false while the output is full
+    let readEnding = false
     let done = false
     let pinger: NodeJS.Timeout | undefined
     const finish = (out: Outcome) => {
@@ -169,7 +166,17 @@ async function connectOnce(
     ws.on('open', () => {
       opened = true
       onOpen()
+      let lastTick = Date.now()
       pinger = setInterval(() => {
+        // Not reading on purpose, or this process was held up (a terminal write blocks it):
+        // silence says nothing about the relay then.
+        const now = Date.now()
+        const heldUp = now - lastTick > 1.5 * pingMs
+        lastTick = now
+        if (!reading || heldUp) {
+          alive = true
+          return
+        }
         if (!alive) {
           ws.terminate()
           finish({
@@ -186,8 +193,25 @@ async function connectOnce(
     ws.on('pong', () => {
       alive = true
     })
+    // The frames of one socket read arrive as synchronous 'message' events; once they are all
+    // handled (next tick), their output is flushed, and a full output pauses the socket.
+    const endOfRead = () => {
+      readEnding = false
+      const full = afterRead()
+      if (!full || done) return
+      reading = false
+      ws.pause()
+      void full.then(() => {
+        reading = true
+        if (!done) ws.resume()
+      })
+    }
     ws.on('message', (data: Buffer) => {
       alive = true
+      if (!readEnding) {
+        readEnding = true
+        process.nextTick(endOfRead)
+      }
       onFrame(data)
     })
     ws.on('error', (error) => finish({ kind: 'error', error, opened }))
@@ -210,7 +234,14 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
   let lastError: K8stailError | undefined
   let notFoundSince: number | undefined
 
+  const onRecord = (seq: number, bytes: Buffer, frame: Buffer) => {
+    if (seq <= state.lastSeq) return // already shown before the reconnect
+    state.lastSeq = seq
+    h.record(seq, bytes, frame)
+  }
   const onFrame = (frame: Buffer) => {
+    const fast = recordFrame(frame)
+    if (fast) return onRecord(fast.seq, fast.record, frame)
     let msg: StreamMessage
     try {
       msg = JSON.parse(frame.toString()) as StreamMessage
@@ -218,6 +249,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       h.debug?.(`ignored a frame that is not JSON (${frame.length} bytes)`)
       return
     }
+    if (msg.type === 'record') return onRecord(msg.seq, recordBytes(frame), frame)
     if (msg.type === 'hello') {
       const r = afterHello(state, msg)
       if (r.missing !== undefined) {
@@ -228,12 +260,12 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         )
       } else if (state.epoch !== undefined) h.notice('reconnected; nothing missed')
       state = r.state
-    } else if (msg.type === 'record' || msg.type === 'denied') {
+    } else if (msg.type === 'denied') {
       if (msg.seq <= state.lastSeq) return // already shown before the reconnect
-      state = { ...state, lastSeq: msg.seq }
+      state.lastSeq = msg.seq
     } else if (msg.type === 'dropped') {
       // Reported by the caller: dimmed in pretty output, on stderr otherwise (see droppedNotice).
-      state = { ...state, lastSeq: Math.max(state.lastSeq, msg.toSeq) }
+      state.lastSeq = Math.max(state.lastSeq, msg.toSeq)
     } else if (msg.type === 'status') {
       // 'deleted' is followed by close 4004, which the caller reports.
       if (msg.phase !== 'deleted') h.notice(`relay: ${msg.message || msg.phase}`)
@@ -261,6 +293,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         h.debug?.(`connected to ${where}`)
       },
       onFrame,
+      () => h.flush?.(),
     )
     if (out.kind === 'aborted') return 'aborted'
 

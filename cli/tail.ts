@@ -1,12 +1,13 @@
 // `k8stail ns/flow` as a library function: find or create the tap, wait for it, stream it, clean up.
 // Everything with a side effect comes in through `deps`, so tests (and the end-to-end harness) can
 // run it in-process with their own streams, signal and kubeconfig.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { type ExitCode, ExitCodes, exitCodeFor, formatError, tapFailedError } from './errors.ts'
 import { handshakeAuth, loadKubeConfig, relayToken, serverUrl } from './kubeconfig.ts'
 import type { TailOptions } from './options.ts'
-import { createPrinter, type Sink, useColor } from './output/index.ts'
+import { createPrinter, OutputBatch, type Sink, useColor } from './output/index.ts'
 import { directStreamUrl, proxyStreamUrl } from './proxy-url.ts'
 import { droppedNotice, type StreamOptions, streamTap } from './relay-client.ts'
 import { createSession, type Session } from './session.ts'
@@ -30,7 +31,11 @@ export interface TailDeps {
 
 // Runs until the stream ends, a limit is reached or the signal fires; never throws.
 export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
-  const say = (line: string) => d.stderr.write(`k8stail: ${line}\n`)
+  const out = new OutputBatch(d.stdout)
+  const say = (line: string) => {
+    void out.flush() // what was printed before the notice comes first
+    d.stderr.write(`k8stail: ${line}\n`)
+  }
   const debug = (line: string) => {
     if (o.verbosity >= 1) say(line)
   }
@@ -92,7 +97,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
         })
     debug(`stream URL ${url.toString()}`)
 
-    const print = createPrinter(o.output, d.stdout, {
+    const print = createPrinter(o.output, out, {
       grep: o.grep,
       exclude: o.exclude,
       fields: o.fields,
@@ -121,14 +126,19 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
         signal: stop.signal,
       },
       {
-        message(msg, frame) {
+        record(seq, bytes, frame) {
           if (stop.signal.aborted) return
-          if (msg.type === 'dropped' && o.output !== 'pretty') say(droppedNotice(msg))
-          if (print(msg, frame) && o.count !== undefined && ++printed >= o.count) {
+          if (print.record(seq, bytes, frame) && o.count !== undefined && ++printed >= o.count) {
             limitReached = true
             stop.abort()
           }
         },
+        message(msg, frame) {
+          if (stop.signal.aborted) return
+          if (msg.type === 'dropped' && o.output !== 'pretty') say(droppedNotice(msg))
+          print.message(msg, frame)
+        },
+        flush: () => out.flushSoon(),
         notice: say,
         debug,
       },
@@ -146,7 +156,10 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
     clearTimeout(limit)
     d.signal.removeEventListener('abort', onOuterAbort)
     stop.abort()
+    const written = out.settle()
     if (session) await session.close(d.cleanupTimeoutMs ?? 5000)
+    // Everything printed reaches a slow pipe before we exit, unless the user is leaving (Ctrl-C).
+    await (d.signal.aborted ? Promise.race([written, sleep(1000)]) : written)
   }
 }
 

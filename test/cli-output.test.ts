@@ -2,9 +2,9 @@
 // envelopes; --grep/--exclude/--fields.
 import t from 'tap'
 import type { StreamMessage } from '../api/stream-protocol.ts'
-import { createPrinter, type PrinterOptions, useColor } from '../cli/output/index.ts'
+import { recordBytes } from '../cli/frame.ts'
+import { createPrinter, OutputBatch, type PrinterOptions, useColor } from '../cli/output/index.ts'
 import { formatTime, podColour, prettyParts } from '../cli/output/pretty.ts'
-import { recordBytes } from '../cli/relay-client.ts'
 
 // A record as fluentd's json formatter might write it: odd spacing, escapes, a number JSON.parse
 // cannot keep exactly, non-ASCII text. None of it may change on the way to stdout.
@@ -44,10 +44,14 @@ const hello = notice({
 
 function run(mode: 'raw' | 'pretty' | 'json', o: Partial<PrinterOptions> = {}) {
   const chunks: Buffer[] = []
-  const print = createPrinter(mode, { write: (c) => chunks.push(Buffer.from(c)) }, { color: false, ...o })
-  const counted = [hello, ...POSTED.map((p, i) => frameOf(i + 1, p)), denied, dropped].map(([m, f]) =>
-    print(m, f),
-  )
+  const out = new OutputBatch({ write: (c) => chunks.push(Buffer.from(c)) })
+  const print = createPrinter(mode, out, { color: false, ...o })
+  const counted = [hello, ...POSTED.map((p, i) => frameOf(i + 1, p)), denied, dropped].map(([m, f]) => {
+    if (m.type === 'record') return print.record(m.seq, recordBytes(f), f)
+    print.message(m, f)
+    return false
+  })
+  void out.flush()
   return { out: Buffer.concat(chunks), counted: counted.filter(Boolean).length }
 }
 

@@ -1,12 +1,14 @@
 import type { OutputMode } from '../options.ts'
+import type { OutputBatch } from './batch.ts'
 import { jsonPrinter } from './json.ts'
 import { prettyPrinter } from './pretty.ts'
 import { rawPrinter } from './raw.ts'
-import type { Printer, PrinterOptions, Sink } from './types.ts'
+import type { Printer, PrinterOptions } from './types.ts'
 
-export type { Printer, PrinterOptions, Sink } from './types.ts'
+export { OutputBatch } from './batch.ts'
+export type { NoticeMessage, Printer, PrinterOptions, Sink } from './types.ts'
 
-export function createPrinter(mode: OutputMode, out: Sink, o: PrinterOptions): Printer {
+export function createPrinter(mode: OutputMode, out: OutputBatch, o: PrinterOptions): Printer {
   switch (mode) {
     case 'raw':
       return rawPrinter(out, o)

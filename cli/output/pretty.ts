@@ -1,9 +1,10 @@
 // -o pretty: `HH:MM:SS.mmm namespace/pod/container message`, one colour per pod (stable across
 // runs), denied notices dimmed.
 import { styleText } from 'node:util'
-import { droppedNotice, recordBytes } from '../relay-client.ts'
+import { droppedNotice } from '../relay-client.ts'
+import type { OutputBatch } from './batch.ts'
 import { lookup, selected } from './filter.ts'
-import type { Printer, PrinterOptions, Sink } from './types.ts'
+import type { Printer, PrinterOptions } from './types.ts'
 
 type Colour = Parameters<typeof styleText>[0]
 const PALETTE: Colour[] = [
@@ -33,7 +34,19 @@ export function podColour(pod: string): Colour {
 const TIME_KEYS = ['time', '@timestamp', 'timestamp', 'ts']
 const MESSAGE_KEYS = ['message', 'log', 'msg']
 
+// Consecutive records mostly carry (or arrive at) the same time: the last answer is kept.
+let lastTime: unknown
+let lastText = ''
+
 export function formatTime(value: unknown): string {
+  if (value === lastTime) return lastText
+  const text = timeText(value)
+  lastTime = value
+  lastText = text
+  return text
+}
+
+function timeText(value: unknown): string {
   if (typeof value === 'number') {
     // epoch seconds (fluentd) or milliseconds
     const d = new Date(value < 1e12 ? value * 1000 : value)
@@ -53,9 +66,9 @@ export interface PrettyParts {
   message: string
 }
 
-// `arrived`: when the record reached us, shown when the record carries no time of its own
-// (containerd records do not: fluent-bit's cri parser consumes it as the event time).
-export function prettyParts(record: unknown, fields?: string[][], arrived?: Date): PrettyParts {
+// `arrived` (epoch ms): when the record reached us, shown when the record carries no time of its
+// own (containerd records do not: fluent-bit's cri parser consumes it as the event time).
+export function prettyParts(record: unknown, fields?: string[][], arrived?: number): PrettyParts {
   const r =
     typeof record === 'object' && record !== null && !Array.isArray(record)
       ? (record as Record<string, unknown>)
@@ -64,8 +77,12 @@ export function prettyParts(record: unknown, fields?: string[][], arrived?: Date
   const ns = str(k.namespace_name) ?? '-'
   const pod = str(k.pod_name) ?? '-'
   const container = str(k.container_name)
-  const own = TIME_KEYS.map((key) => r[key]).find((v) => v !== undefined)
-  const time = formatTime(own ?? arrived?.getTime())
+  let own: unknown
+  for (const key of TIME_KEYS) {
+    own = r[key]
+    if (own !== undefined) break
+  }
+  const time = formatTime(own ?? arrived)
   let message: string
   if (fields) {
     message = fields.map((p) => `${p.join('.')}=${show(lookup(record, p))}`).join(' ')
@@ -82,24 +99,27 @@ export function prettyParts(record: unknown, fields?: string[][], arrived?: Date
   return { time, source: `${ns}/${pod}${container ? `/${container}` : ''}`, pod: `${ns}/${pod}`, message }
 }
 
-export function prettyPrinter(out: Sink, o: PrinterOptions): Printer {
+// Each record is decoded once and parsed once.
+export function prettyPrinter(out: OutputBatch, o: PrinterOptions): Printer {
   const style = (format: Colour, text: string) =>
     o.color ? styleText(format, text, { validateStream: false }) : text
-  return (msg, frame) => {
-    if (msg.type === 'record') {
-      if (!selected(recordBytes(frame).toString(), o)) return false
-      const p = prettyParts(msg.record, o.fields, new Date())
-      out.write(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
+  return {
+    record(_seq, bytes) {
+      const text = bytes.toString()
+      if (!selected(text, o)) return false
+      const p = prettyParts(JSON.parse(text), o.fields, Date.now())
+      out.text(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${p.message}\n`)
       return true
-    }
-    if (msg.type === 'denied') {
-      if (!selected(msg.message, o)) return false
-      const times = msg.count > 1 ? ` (${msg.count} records)` : ''
-      out.write(`${style('dim', `! ${msg.message}${times}`)}\n`)
-    } else if (msg.type === 'dropped') {
-      out.write(`${style('dim', `! ${droppedNotice(msg)}`)}\n`)
-    }
-    return false
+    },
+    message(msg) {
+      if (msg.type === 'denied') {
+        if (!selected(msg.message, o)) return
+        const times = msg.count > 1 ? ` (${msg.count} records)` : ''
+        out.text(`${style('dim', `! ${msg.message}${times}`)}\n`)
+      } else if (msg.type === 'dropped') {
+        out.text(`${style('dim', `! ${droppedNotice(msg)}`)}\n`)
+      }
+    },
   }
 }
 

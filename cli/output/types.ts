@@ -1,13 +1,25 @@
-import type { StreamMessage } from '../../api/stream-protocol.ts'
+import type { NoticeMessage } from '../relay-client.ts'
 import type { FilterOptions } from './filter.ts'
 
+export type { NoticeMessage } from '../relay-client.ts'
+
+// Where output goes: process.stdout, or any stream-like object. `write` returning false means
+// full: with `once`, k8stail waits for 'drain' before reading more; with `writableLength`, it
+// waits for queued output before exiting (see batch.ts).
 export interface Sink {
-  write(chunk: string | Uint8Array): unknown
+  write(chunk: string | Uint8Array, done?: (err?: Error | null) => void): unknown
+  writableLength?: number // bytes queued, not yet handed on
+  once?(event: 'drain' | 'close' | 'error', listener: () => void): unknown
+  off?(event: 'drain' | 'close' | 'error', listener: () => void): unknown
 }
 
 export interface PrinterOptions extends FilterOptions {
   color: boolean // pretty only: decided once from the TTY and NO_COLOR
 }
 
-// Prints one stream message; returns true when it printed a record (what --count counts).
-export type Printer = (msg: StreamMessage, frame: Buffer) => boolean
+export interface Printer {
+  // A record: its sequence number, the bytes fluentd posted (a view into `frame`) and the frame as
+  // received. True when it was printed (what --count counts).
+  record(seq: number, bytes: Buffer, frame: Buffer): boolean
+  message(msg: NoticeMessage, frame: Buffer): void
+}

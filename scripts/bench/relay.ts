@@ -1,6 +1,7 @@
 // The relay under test, in its own process: the LogTap `bench/tap` (and any `extraTaps`) in a
 // plain-object directory, a fixed token for system:serviceaccount:bench:viewer, every port on
-// 127.0.0.1, the given memory budget. On {type:'stop'}
+// 127.0.0.1 (or on `host`, the test host the end-to-end scenarios reach through the API server),
+// the given memory budget. On {type:'stop'}
 // it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
@@ -22,7 +23,7 @@ import {
 } from './protocol.ts'
 import { BENCH_USER } from './records.ts'
 
-const p = params<RelayParams & { limits?: Partial<RelayLimits> }>()
+const p = params<RelayParams & { limits?: Partial<RelayLimits>; host?: string }>()
 guard(p.deadlineSeconds * 1000)
 
 const tapOf = (name: string): TapInfo => ({
@@ -51,7 +52,7 @@ const relay = await startRelay({
   },
   ...(p.limits ? { limits: p.limits } : {}),
   ...(p.memoryBudget ? { memoryBudget: p.memoryBudget } : {}),
-  host: '127.0.0.1',
+  host: p.host ?? '127.0.0.1',
   ingestPort: 0,
   streamPort: 0,
   opsPort: 0,

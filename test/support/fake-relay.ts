@@ -86,6 +86,25 @@ export class FakeRelay {
     return seq
   }
 
+  // Like post, but each listener gets the frame (header and payload) in pieces cut at `cuts`
+  // (byte offsets), written apart in time so that they arrive in separate reads.
+  async postInPieces(tap: string, bytes: string, cuts: number[]): Promise<number> {
+    const b = this.buffer(tap)
+    const seq = ++b.lastSeq
+    b.kept.push({ seq, bytes })
+    const wire = wireFrame(Buffer.from(recordFrame(seq, bytes)))
+    const at = [0, ...cuts.filter((c) => c > 0 && c < wire.length), wire.length]
+    for (const ws of this.clients.get(tap) ?? []) {
+      // The socket under ws: the pieces bypass ws's sender, which writes whole frames.
+      const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket
+      for (let i = 0; i + 1 < at.length; i++) {
+        socket.write(wire.subarray(at[i], at[i + 1]))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    return seq
+  }
+
   deny(tap: string, pod: string, message: string): void {
     const seq = ++this.buffer(tap).lastSeq
     for (const ws of this.clients.get(tap) ?? [])
@@ -187,7 +206,23 @@ export class FakeRelay {
   }
 }
 
-function recordFrame(seq: number, bytes: string): string {
+// An unmasked text frame as a server sends it (RFC 6455 §5.2).
+function wireFrame(payload: Buffer): Buffer {
+  const n = payload.length
+  const head = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.alloc(4) : Buffer.alloc(10)
+  if (n >= 126 && n < 65536) {
+    head[0] = 0x81
+    head[1] = 126
+    head.writeUInt16BE(n, 2)
+  } else if (n >= 65536) {
+    head[0] = 0x81
+    head[1] = 127
+    head.writeBigUInt64BE(BigInt(n), 2)
+  }
+  return Buffer.concat([head, payload])
+}
+
+export function recordFrame(seq: number, bytes: string): string {
   return `{"type":"record","seq":${seq},"record":${bytes}}`
 }
 
