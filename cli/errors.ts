@@ -55,7 +55,7 @@ export function apiStatusCode(err: unknown): number | undefined {
 }
 
 // The Kubernetes Status message inside an ApiException body (a string or an object in client-node 2.x).
-export function apiMessage(err: unknown): string | undefined {
+function apiMessage(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || !('body' in err)) return undefined
   let body: unknown = err.body
   if (typeof body === 'string') {

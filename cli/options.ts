@@ -57,7 +57,7 @@ export interface RawTailArgs {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
-export function parseFlowRef(ref: string | undefined): { namespace: string; name: string } {
+function parseFlowRef(ref: string | undefined): { namespace: string; name: string } {
   if (!ref)
     throw usageError('no flow given: ns/name expected, e.g. k8stail default/flow1 (see k8stail --help)')
   const parts = ref.split('/')
@@ -108,7 +108,7 @@ function parseRegex(text: string | undefined, flag: string): RegExp | undefined 
   }
 }
 
-export function parseFields(text: string | undefined): string[][] | undefined {
+function parseFields(text: string | undefined): string[][] | undefined {
   if (text === undefined || text.trim() === '') return undefined
   return text.split(',').map((f) => {
     const path = f.trim().split('.')

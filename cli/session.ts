@@ -22,10 +22,10 @@ import {
 } from '../api/logtap.ts'
 import { fromApiError } from './errors.ts'
 
-export const LABEL_CREATED_BY = 'app.kubernetes.io/created-by'
-export const CLI_NAME = 'k8stail'
-export const ANNOTATION_USER = `${GROUP}/session-user`
-export const ANNOTATION_HOST = `${GROUP}/session-host`
+const LABEL_CREATED_BY = 'app.kubernetes.io/created-by'
+const CLI_NAME = 'k8stail'
+const ANNOTATION_USER = `${GROUP}/session-user`
+const ANNOTATION_HOST = `${GROUP}/session-host`
 
 export interface SessionSpec {
   namespace: string // where the LogTap lives: the Flow's namespace (or the ClusterFlow's control namespace)
@@ -35,13 +35,13 @@ export interface SessionSpec {
   replay?: number | undefined
 }
 
-export interface Who {
+interface Who {
   user: string
   host: string
   pid: number
 }
 
-export function localIdentity(): Who {
+function localIdentity(): Who {
   let user = 'unknown'
   try {
     user = os.userInfo().username
@@ -52,7 +52,7 @@ export function localIdentity(): Who {
 }
 
 // `k8stail-<flow>-<5 random>`, at most 63 characters (a DNS label: names derived from it stay valid).
-export function sessionTapName(flowName: string, random = randomSuffix()): string {
+function sessionTapName(flowName: string, random = randomSuffix()): string {
   const flow = flowName
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 63 - 'k8stail--'.length - random.length)
@@ -60,12 +60,12 @@ export function sessionTapName(flowName: string, random = randomSuffix()): strin
   return `k8stail-${flow}-${random}`
 }
 
-export function randomSuffix(): string {
+function randomSuffix(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
   return Array.from(randomBytes(5), (b) => alphabet[b % alphabet.length]).join('')
 }
 
-export function sessionTap(name: string, s: SessionSpec, who: Who): LogTap {
+function sessionTap(name: string, s: SessionSpec, who: Who): LogTap {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -84,7 +84,7 @@ export function sessionTap(name: string, s: SessionSpec, who: Who): LogTap {
   }
 }
 
-export function heartbeatLease(tap: LogTap, uid: string, s: SessionSpec, who: Who, now: Date): V1Lease {
+function heartbeatLease(tap: LogTap, uid: string, s: SessionSpec, who: Who, now: Date): V1Lease {
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',

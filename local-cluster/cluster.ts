@@ -111,7 +111,7 @@ export async function stopCluster(state: ClusterState): Promise<void> {
 }
 
 // For exit and signal handlers, where nothing asynchronous runs.
-function stopClusterSync(state: ClusterState): void {
+export function stopClusterSync(state: ClusterState): void {
   stopControlPlaneSync(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)

@@ -57,7 +57,12 @@ function k8stail(token: string, tapInfo: TapInfo = tap) {
   const controller = new AbortController()
   const ended = streamTap(
     { url: new URL(r.streamUrl(tapInfo)), token, reconnect: true, signal: controller.signal },
-    { message: (m) => messages.push(m), notice: () => {} },
+    {
+      record: (seq, bytes) =>
+        messages.push({ type: 'record', seq, record: JSON.parse(bytes.toString('utf8')) }),
+      message: (m) => messages.push(m),
+      notice: () => {},
+    },
   )
   ended.catch(() => {})
   return { messages, ended, abort: () => controller.abort() }

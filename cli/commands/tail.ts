@@ -7,7 +7,7 @@ import { runTail, type TailDeps } from '../tail.ts'
 import { kubeconfigArgs, outputArgs, relayArgs, verbosityArgs } from './_shared.ts'
 import { packageVersion, versionCommand } from './version.ts'
 
-export const tailArgs = {
+const tailArgs = {
   flow: {
     type: 'positional',
     required: false,
@@ -44,9 +44,9 @@ export const tailArgs = {
   ...verbosityArgs,
 } as const
 
-export const COMMANDS_HELP = [['version', 'Print the k8stail version']] as const
+const COMMANDS_HELP = [['version', 'Print the k8stail version']] as const
 
-export const EXAMPLES_HELP = [
+const EXAMPLES_HELP = [
   'k8stail default/flow1                  tap Flow default/flow1 (creates a session LogTap)',
   'k8stail -c logging/all -o json         tap ClusterFlow all in control namespace logging',
   'k8stail default/flow1 --attach shared  stream from the existing LogTap default/shared',

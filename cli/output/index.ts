@@ -6,7 +6,7 @@ import { rawPrinter } from './raw.ts'
 import type { Printer, PrinterOptions } from './types.ts'
 
 export { OutputBatch } from './batch.ts'
-export type { NoticeMessage, Printer, PrinterOptions, Sink } from './types.ts'
+export type { Printer, PrinterOptions, Sink } from './types.ts'
 
 export function createPrinter(mode: OutputMode, out: OutputBatch, o: PrinterOptions): Printer {
   switch (mode) {

@@ -1,8 +1,6 @@
 import type { NoticeMessage } from '../relay-client.ts'
 import type { FilterOptions } from './filter.ts'
 
-export type { NoticeMessage } from '../relay-client.ts'
-
 // Where output goes: process.stdout, or any stream-like object. `write` returning false means
 // full: with `once`, k8stail waits for 'drain' before reading more; with `writableLength`, it
 // waits for queued output before exiting (see batch.ts).

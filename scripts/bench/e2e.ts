@@ -51,7 +51,7 @@ interface Scenario {
   stdoutBytesPerSecond?: number // a slow consumer of k8stail's stdout
 }
 
-export function e2eScenarios(quick: boolean): Scenario[] {
+function e2eScenarios(quick: boolean): Scenario[] {
   const S = (full: number, short: number): number => (quick ? short : full)
   const max = (key: string, title: string, mode: Scenario['mode']): Scenario => ({
     key,

@@ -222,7 +222,7 @@ function wireFrame(payload: Buffer): Buffer {
   return Buffer.concat([head, payload])
 }
 
-export function recordFrame(seq: number, bytes: string): string {
+function recordFrame(seq: number, bytes: string): string {
   return `{"type":"record","seq":${seq},"record":${bytes}}`
 }
 
