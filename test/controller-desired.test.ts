@@ -72,14 +72,14 @@ const stages = (d: ReturnType<typeof desired>) => d.plan.map(types)
 const cond = (d: ReturnType<typeof desired>, type: string) =>
   d.status?.conditions.find((c) => c.type === type)
 
-t.test('new inject tap: finalizer, then Output, then its Secret, then ref — in that order', async (t) => {
+t.test('new inject tap: finalizer, Output and its Secret, then the ref — in that order', async (t) => {
   const tap = mkTap({}, { finalizers: [] })
   const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
   t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplyOutput', 'ApplySecret', 'Attach'])
   t.same(
     stages(d),
-    [['AddTapFinalizer', 'ApplyOutput'], ['ApplySecret'], ['Attach']],
-    'finalizer and Output together; the Secret once the Output has a uid; the ref last',
+    [['AddTapFinalizer', 'ApplyOutput', 'ApplySecret'], ['Attach']],
+    'finalizer, Output and Secret together; the ref last',
   )
   t.equal(cond(d, 'Ready')?.status, 'True')
   t.equal(d.status?.outputName, 'logtap-t')
@@ -309,9 +309,14 @@ t.test(
 
     const previous = ourSecret(mkTap({}, { uid: 'old' }))
     const d = desired(obs({ tap, flows, secret: previous }), cfg)
-    t.same(stages(d), [['DeleteSecret'], ['ApplyOutput'], ['ApplySecret'], ['Attach']])
+    t.same(stages(d), [['DeleteSecret'], ['ApplyOutput', 'ApplySecret'], ['Attach']])
     t.match(d.plan[0]?.[0], { type: 'DeleteSecret', uid: 'secret-uid' }, 'exactly that incarnation')
-    t.equal((d.plan[2]![0] as { existingUid?: string }).existingUid, undefined, 'then a new one is created')
+    t.equal((d.plan[1]![1] as { existingUid?: string }).existingUid, undefined, 'then a new one is created')
+    t.same(
+      (d.plan[1]![1] as { object: KObject }).object.metadata.ownerReferences?.map((r) => r.kind),
+      ['LogTap'],
+      'owned by the tap until the Output has a uid',
+    )
 
     // Our Output was recreated (new uid): the Secret's owner reference follows it.
     const recreated = ourOutput(tap, { uid: 'out-uid-2' })

@@ -61,7 +61,10 @@ t.test('inject: Output and flow ref appear in under 2 s; delete removes ref, the
   t.match(http['auth'], {
     password: { valueFrom: { secretKeyRef: { name: 'logtap-web', key: 'password' } } },
   })
-  const secret = await core.readNamespacedSecret({ namespace: ns, name: 'logtap-web' })
+  const secret = await waitFor('the Secret, owned by the tap and the Output', async () => {
+    const s = await core.readNamespacedSecret({ namespace: ns, name: 'logtap-web' })
+    return s.metadata?.ownerReferences?.length === 2 ? s : undefined
+  })
   const password = Buffer.from(secret.data?.['password'] ?? '', 'base64').toString()
   t.ok(
     verifyTapCredential(INGEST_KEY, ns, 'web', tap?.metadata.uid ?? '', password),

@@ -226,19 +226,6 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
       }
     }
     case 'ApplySecret': {
-      const output = await liveOutput(pass, a.output)
-      if (!output || !ownedByUid(output, tapUid) || isDeleting(output))
-        throw new NotYet(`${describeRef(a.output)} is not in place yet`)
-      const outputUid = output.metadata.uid ?? ''
-      const object = {
-        ...a.object,
-        metadata: {
-          ...a.object.metadata,
-          ownerReferences: (a.object.metadata.ownerReferences ?? []).map((r) =>
-            r.kind === a.output.kind && r.name === a.output.name ? { ...r, uid: outputUid } : r,
-          ),
-        },
-      }
       if (!a.existingUid) {
         // Never write over a Secret we did not see (a previous one is deleted in an earlier stage).
         const name = a.object.metadata.name ?? ''
@@ -247,7 +234,7 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
         const live = await (prefetched ?? client.getSecret(ns, name))
         if (live) throw new NotYet(`Secret ${ns}/${name} exists and is not known yet`)
       }
-      const applied = await client.applySecret(object, a.existingUid)
+      const applied = await client.applySecret(a.object, a.existingUid)
       pass.applied.set(`Secret/${applied.metadata.name}`, applied)
       return { did: a.existingUid ? 'Updated credential Secret' : 'Created credential Secret' }
     }
@@ -258,8 +245,13 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
     }
     case 'Attach': {
       await requireLiveOutput(pass, a.output, tapUid)
-      const r = await client.patchFresh(a.flow.kind, a.flow.namespace, a.flow.name, (cur) =>
-        attachPatch(cur, a.field, a.output.name),
+      // The flow as observed is the first try: the patch's test op refuses it if it is stale.
+      const r = await client.patchFresh(
+        a.flow.kind,
+        a.flow.namespace,
+        a.flow.name,
+        (cur) => attachPatch(cur, a.field, a.output.name),
+        a.observed,
       )
       if (r === 'gone') throw new NotYet(`${describeRef(a.flow)} is gone`)
       return r === 'patched' ? { did: `Attached ${a.output.kind} to ${a.flow.kind}`, object: a.flow } : {}

@@ -52,7 +52,9 @@ function injectAttachment(t: TapContext, flow: KObject, output: OutputDecision):
   const missing = attachPatch(flow, field, t.objectName) !== null
   return {
     condition: attached('True', 'Attached', message),
-    ...(missing ? { action: { type: 'Attach', flow: refOf(flow), field, output: output.ref } } : {}),
+    ...(missing
+      ? { action: { type: 'Attach', flow: refOf(flow), field, output: output.ref, observed: flow } }
+      : {}),
   }
 }
 

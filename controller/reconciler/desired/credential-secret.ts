@@ -7,7 +7,9 @@
 // collector deletes an object only once every owner is gone, so the Secret lives exactly while the
 // tap or its Output does: it outlives every flow reference to the Output (logging-operator cannot
 // render a referenced Output whose Secret is missing, and would stop rendering the whole Logging),
-// and needs no finalizer, no watch and no delete of ours. The annotation
+// and needs no finalizer, no watch and no delete of ours. It is created together with the Output,
+// owned by the tap alone until the Output has a uid (the next reconcile adds it), and must exist
+// before anything routes to the Output. The annotation
 // logging.banzaicloud.io/<loggingRef> makes logging-operator re-render when it changes (a new
 // ingest key, say).
 import { tapCredential } from '../../../api/credential.ts'
@@ -29,7 +31,7 @@ function operatorWatchAnnotation(loggingRef: string | undefined): string {
 export function desiredCredentialSecret(
   tap: LogTap,
   loggingRef: string | undefined,
-  output: { kind: OutputKind; name: string; uid: string },
+  output: { kind: OutputKind; name: string; uid: string } | undefined, // undefined: not created yet
   ingestKey: Uint8Array,
 ): KObject {
   const { namespace = '', name = '', uid = '' } = tap.metadata
@@ -42,7 +44,16 @@ export function desiredCredentialSecret(
       annotations: { ...meta.annotations, [operatorWatchAnnotation(loggingRef)]: 'watched' },
       ownerReferences: [
         ...(meta.ownerReferences ?? []),
-        { apiVersion: KINDS[output.kind].apiVersion, kind: output.kind, name: output.name, uid: output.uid },
+        ...(output
+          ? [
+              {
+                apiVersion: KINDS[output.kind].apiVersion,
+                kind: output.kind,
+                name: output.name,
+                uid: output.uid,
+              },
+            ]
+          : []),
       ],
     },
     type: 'Opaque',

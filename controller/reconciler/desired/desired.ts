@@ -5,9 +5,8 @@
 // missing output): an Output exists before any flow references it, and every reference to it is
 // gone before it is released. So a live tap's plan is, stage by stage:
 //   teardown of stale objects (detach refs → delete mirror flows → release and delete outputs),
-//   one step at a time → the tap finalizer together with our Output (neither needs the other) →
-//   the credential Secret the Output references (its owner reference names the Output's uid) →
-//   the ref (inject) or the mirror flow (mirror), which needs all three.
+//   one step at a time → the tap finalizer, our Output and the credential Secret it references
+//   together (none needs another) → the ref (inject) or the mirror flow (mirror), which needs all.
 // The Secret is never deleted by us: the garbage collector takes it once the tap and the Output
 // are both gone (credential-secret.ts).
 // The executor stops after the first stage that fails, and re-checks the dangerous steps (Attach,
@@ -100,8 +99,7 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     : { type: 'AddTapFinalizer' }
   const plan: Plan = [
     ...oneByOne([...teardownSteps(stale, routing, o.loggings), ...output.teardown]),
-    ...together(finalizer, output.apply),
-    ...together(output.secret),
+    ...together(finalizer, output.apply, output.secret),
     ...together(attach.action),
   ]
   const conditions = [flow.condition, output.condition, attach.condition, ready].reduce(

@@ -7,11 +7,12 @@ import type { RefField } from './flows.ts'
 export type Action =
   | { type: 'AddTapFinalizer' }
   | { type: 'ApplyOutput'; object: KObject; existingUid?: string }
-  // The tap's credential Secret; its owner reference to `output` gets the Output's live uid.
-  | { type: 'ApplySecret'; object: KObject; output: ObjRef; existingUid?: string }
+  // The tap's credential Secret.
+  | { type: 'ApplySecret'; object: KObject; existingUid?: string }
   // A Secret of a previous tap of this name whose Output is gone (exactly that incarnation).
   | { type: 'DeleteSecret'; namespace: string; name: string; uid: string }
-  | { type: 'Attach'; flow: ObjRef; field: RefField; output: ObjRef }
+  // `observed`: the flow as the caches had it (the patch's first try).
+  | { type: 'Attach'; flow: ObjRef; field: RefField; output: ObjRef; observed?: KObject }
   // `omittedFilters`: the source's filters the copy leaves out (told in the step's Event).
   | {
       type: 'ApplyMirrorFlow'

@@ -20,7 +20,7 @@ export interface OutputDecision {
   ready: boolean // the Output exists (or is about to be applied): the attachment may proceed
   teardown: Action[] // in order: an Output deleted under a live tap goes, to be recreated later
   apply?: Action
-  secret?: Action // after `apply`
+  secret?: Action // together with `apply`
 }
 
 export interface OutputWorld {
@@ -97,10 +97,15 @@ export function tapOutput(
   const apply: Action | undefined = upToDate
     ? undefined
     : { type: 'ApplyOutput', object: want, existingUid: occupant?.metadata.uid }
-  // The Output keeps its uid unless it is created now: then the Secret's owner reference is new too.
-  const outputUid = occupant?.metadata.uid ?? ''
-  const wantSecret = desiredCredentialSecret(t.tap, loggingRef, { kind, name, uid: outputUid }, cfg.ingestKey)
-  const secretCurrent = secret && !staleSecret && occupant && secretAsWanted(secret, wantSecret)
+  // Owned by the Output too, once it has a uid (an Output created now gets it at the next reconcile).
+  const outputUid = occupant?.metadata.uid
+  const wantSecret = desiredCredentialSecret(
+    t.tap,
+    loggingRef,
+    outputUid ? { kind, name, uid: outputUid } : undefined,
+    cfg.ingestKey,
+  )
+  const secretCurrent = secret && !staleSecret && secretAsWanted(secret, wantSecret)
   return {
     ref,
     occupant,
@@ -114,7 +119,6 @@ export function tapOutput(
           secret: {
             type: 'ApplySecret',
             object: wantSecret,
-            output: ref,
             existingUid: staleSecret ? undefined : secret?.metadata.uid,
           },
         }),
