@@ -150,6 +150,7 @@ export const Conditions = {
   FlowFound: 'FlowFound',
   OutputReady: 'OutputReady',
   Attached: 'Attached',
+  Accepted: 'Accepted', // logging-operator took the tap's output into its configuration
   Ready: 'Ready',
 } as const
 

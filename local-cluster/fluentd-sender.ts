@@ -12,6 +12,8 @@ import {
   type KubeConfig,
   type KubernetesObject,
   makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
 } from '@kubernetes/client-node'
 import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './sample-records.ts'
 
@@ -51,6 +53,10 @@ export interface SenderOptions {
   // (a user's Elasticsearch in a test Flow, say) are never contacted: tests talk only to
   // addresses on this machine.
   allowHosts?: string[]
+  // Where no logging-operator runs (the demo without the real pipeline): also play its acceptance,
+  // writing status.active on each Output as it activates it, as logging-operator does once a valid
+  // flow routes to an Output. Never in tests of what logging-operator accepts: they run the real one.
+  acceptOutputs?: boolean
 }
 
 interface PostResult {
@@ -140,6 +146,24 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     for (const w of waiters) w()
   }
 
+  async function accept(kind: string, obj: OutputObject): Promise<void> {
+    try {
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: LOGGING_GROUP,
+          version: LOGGING_VERSION,
+          plural: kind === 'Output' ? 'outputs' : 'clusteroutputs',
+          namespace: obj.metadata?.namespace ?? '',
+          name: obj.metadata?.name ?? '',
+          body: { status: { active: true, problemsCount: 0 } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+    } catch {
+      // gone meanwhile
+    }
+  }
+
   function upsert(kind: string, obj: OutputObject): void {
     const key = `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`
     const http = obj.spec?.http
@@ -161,6 +185,7 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     // per flush interval, never two requests of one Output in flight at once.
     const loop = async () => {
       if (stopped || active.get(key) !== a) return
+      if (o.acceptOutputs && a.counter === 0) await accept(kind, obj)
       await post(key, obj.metadata?.namespace ?? '', http, a)
       if (!stopped && active.get(key) === a) a.timer = setTimeout(loop, o.flushIntervalMs ?? 1000)
     }

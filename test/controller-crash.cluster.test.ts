@@ -75,7 +75,7 @@ for (const mode of ['inject', 'mirror'] as const) {
       await assertMidway(t, o, step)
       const ctl = await runController(c, ns)
       t.teardown(() => ctl.stop())
-      await waitFor('Ready', async () => (await o.condition('k', 'Ready'))?.status === 'True')
+      await waitFor('attached', async () => (await o.condition('k', 'Attached'))?.status === 'True')
       t.same(await o.refs('Flow', 'app'), mode === 'inject' ? ['es', 'logtap-k'] : ['es'])
       if (mode === 'mirror') t.ok(await o.get('Flow', 'logtap-k'), 'mirror flow in place')
       await inv.stop()
@@ -98,7 +98,7 @@ for (const mode of ['inject', 'mirror'] as const) {
       await userFlow(o)
       const first = await runController(c, ns)
       await o.create('LogTap', 'k', tapSpec('app', { mode }))
-      await waitFor('Ready', async () => (await o.condition('k', 'Ready'))?.status === 'True')
+      await waitFor('attached', async () => (await o.condition('k', 'Attached'))?.status === 'True')
       await first.stop()
       await runUntilCrash(ns, step, () => o.delete('LogTap', 'k'))
       await assertMidway(t, o, step)
@@ -134,13 +134,13 @@ t.test('leader election: one leader at a time, the standby takes over', async (t
   const second = first === a ? b : a
   t.notOk(second.isLeader())
   await o.create('LogTap', 'one', tapSpec('app'))
-  await waitFor('one Ready', async () => (await o.condition('one', 'Ready'))?.status === 'True')
+  await waitFor('one attached', async () => (await o.condition('one', 'Attached'))?.status === 'True')
   const t0 = Date.now()
   await first.stop()
   await waitFor('standby leads', async () => second.isLeader(), 10_000)
   t.ok(Date.now() - t0 < 5000, `took over after ${Date.now() - t0} ms`)
   await o.create('LogTap', 'two', tapSpec('app'))
-  await waitFor('two Ready', async () => (await o.condition('two', 'Ready'))?.status === 'True')
+  await waitFor('two attached', async () => (await o.condition('two', 'Attached'))?.status === 'True')
   stopWatch = true
   await watcher
   await second.stop()

@@ -13,6 +13,7 @@ const cfg: DesiredConfig = {
   leaseGraceMs: 3000,
   startGraceMs: 30_000,
   defaultLeaseDurationSeconds: 30,
+  operatorWaitMs: 60_000,
 }
 const NOW = Date.parse('2026-01-01T00:10:00Z')
 
@@ -49,6 +50,11 @@ function ourOutput(tap: LogTap, meta: Partial<KObject['metadata']> = {}): KObjec
   const o = desiredOutput(tap, undefined, cfg)
   return { ...o, metadata: { ...o.metadata, uid: 'out-uid', ...meta } }
 }
+// What logging-operator writes on an Output it took into a Logging's configuration.
+const accepted = (o: KObject, status: Record<string, unknown> = { active: true }): KObject => ({
+  ...o,
+  status,
+})
 // The credential Secret as the API server holds it once applied next to ourOutput(tap).
 function ourSecret(tap: LogTap, outputUid = 'out-uid'): KObject {
   const s = desiredCredentialSecret(
@@ -81,7 +87,9 @@ t.test('new inject tap: finalizer, Output and its Secret, then the ref — in th
     [['AddTapFinalizer', 'ApplyOutput', 'ApplySecret'], ['Attach']],
     'finalizer, Output and Secret together; the ref last',
   )
-  t.equal(cond(d, 'Ready')?.status, 'True')
+  t.match(cond(d, 'Attached'), { status: 'True' })
+  t.match(cond(d, 'Ready'), { status: 'False', reason: 'WaitingForLoggingOperator' })
+  t.equal(d.requeueAfterMs, 60_000, 'back when the wait for the operator runs out')
   t.equal(d.status?.outputName, 'logtap-t')
   t.equal(d.status?.streamPath, '/taps/ns/t')
 })
@@ -90,12 +98,13 @@ t.test('converged tap: no actions, status unchanged on re-evaluation', async (t)
   const tap = mkTap()
   const o = obs({
     tap,
-    outputs: [ourOutput(tap)],
+    outputs: [accepted(ourOutput(tap))],
     secret: ourSecret(tap),
     flows: [mkFlow('f', { localOutputRefs: ['es', 'logtap-t'] })],
   })
   const d1 = desired(o, cfg)
   t.same(d1.plan.flat(), [])
+  t.match(cond(d1, 'Ready'), { status: 'True', reason: 'Ready' })
   tap.status = d1.status
   const d2 = desired({ ...o, now: NOW + 60_000 }, cfg)
   t.same(d2.status, d1.status, 'lastTransitionTime kept')
@@ -431,4 +440,128 @@ t.test('mirror: stdout and prometheus filters are left out of the copy, and the 
   ])
   t.same((apply as { omittedFilters: string[] }).omittedFilters, ['stdout', 'prometheus'])
   t.match(cond(d, 'Attached'), { status: 'True', message: /stdout and prometheus filters are left out/ })
+})
+
+t.test("Ready waits for logging-operator's acceptance, and says why not", async (t) => {
+  const tap = mkTap()
+  const attachedFlow = (status?: Record<string, unknown>, loggingRef?: string) => ({
+    ...mkFlow('f', { localOutputRefs: ['es', 'logtap-t'], ...(loggingRef ? { loggingRef } : {}) }),
+    ...(status ? { status } : {}),
+  })
+  const world = (o: Partial<Observed>) =>
+    desired(
+      obs({ tap, outputs: [ourOutput(tap)], secret: ourSecret(tap), flows: [attachedFlow()], ...o }),
+      cfg,
+    )
+  const logging = (spec: Record<string, unknown>): KObject => ({
+    kind: 'Logging',
+    metadata: { name: 'l' },
+    spec,
+  })
+
+  t.match(cond(world({ loggings: [] }), 'Ready'), { status: 'False', reason: 'NoLogging' })
+  t.match(cond(world({ loggings: [logging({ loggingRef: 'other', controlNamespace: 'x' })] }), 'Ready'), {
+    reason: 'NoMatchingLogging',
+    message: /No Logging has the empty loggingRef/,
+  })
+  t.match(
+    cond(
+      world({ loggings: [logging({ controlNamespace: 'x', watchNamespaces: ['elsewhere'] })] }),
+      'Accepted',
+    ),
+    { reason: 'NamespaceNotWatched', message: /watches namespace ns/ },
+  )
+  const covered = [logging({ controlNamespace: 'x' })]
+
+  // The operator's own words, as it wrote them.
+  const problem = world({
+    loggings: covered,
+    outputs: [
+      accepted(ourOutput(tap), { active: false, problems: ['failed to get kubernetes secret ns:logtap-t'] }),
+    ],
+  })
+  t.match(cond(problem, 'Ready'), {
+    status: 'False',
+    reason: 'OperatorProblems',
+    message: 'logging-operator reports on Output logtap-t: failed to get kubernetes secret ns:logtap-t',
+  })
+  const flowProblems = {
+    problems: ['dangling local output reference: es', 'local output reference: logtap-t has problems'],
+  }
+  t.match(cond(world({ loggings: covered, flows: [attachedFlow(flowProblems)] }), 'Accepted'), {
+    reason: 'OperatorProblems',
+    message: 'logging-operator reports on Flow f: local output reference: logtap-t has problems',
+  })
+  const ok = world({
+    loggings: covered,
+    outputs: [accepted(ourOutput(tap))],
+    flows: [attachedFlow({ problems: ['dangling local output reference: es'] })],
+  })
+  t.match(
+    cond(ok, 'Accepted'),
+    { status: 'True', reason: 'Accepted' },
+    "another output's problem is not the tap's",
+  )
+  t.match(cond(ok, 'Ready'), { status: 'True' })
+
+  // Silence: waiting, then told it does not respond (counted from the attachment).
+  const waiting = world({ loggings: covered })
+  t.match(cond(waiting, 'Ready'), { reason: 'WaitingForLoggingOperator' })
+  const attachedAt = { ...tap, status: waiting.status }
+  const later = desired(
+    obs({
+      tap: attachedAt,
+      outputs: [ourOutput(tap)],
+      secret: ourSecret(tap),
+      flows: [attachedFlow()],
+      loggings: covered,
+      now: NOW + 59_000,
+    }),
+    cfg,
+  )
+  t.equal(later.requeueAfterMs, 1000)
+  const silent = desired(
+    obs({
+      tap: attachedAt,
+      outputs: [ourOutput(tap)],
+      secret: ourSecret(tap),
+      flows: [attachedFlow()],
+      loggings: covered,
+      now: NOW + 61_000,
+    }),
+    cfg,
+  )
+  t.match(cond(silent, 'Ready'), {
+    status: 'False',
+    reason: 'LoggingOperatorNotResponding',
+    message: /has not accepted Output logtap-t in 60s .*is logging-operator running for Logging l\?/,
+  })
+  t.equal(silent.requeueAfterMs, undefined)
+})
+
+t.test('mirror: every problem of the copy is the tap’s', async (t) => {
+  const tap = mkTap({ mode: 'mirror' })
+  const src = mkFlow('f', { match: [], localOutputRefs: ['es'] })
+  const first = desired(obs({ tap, outputs: [ourOutput(tap)], secret: ourSecret(tap), flows: [src] }), cfg)
+  const copy = (first.plan.flat().find((a) => a.type === 'ApplyMirrorFlow') as { object: KObject }).object
+  const d = desired(
+    obs({
+      tap,
+      outputs: [accepted(ourOutput(tap))],
+      secret: ourSecret(tap),
+      flows: [
+        src,
+        {
+          ...copy,
+          metadata: { ...copy.metadata, uid: 'm' },
+          status: { problems: ['raw filter is disabled'] },
+        },
+      ],
+    }),
+    cfg,
+  )
+  t.match(cond(d, 'Accepted'), {
+    reason: 'OperatorProblems',
+    message: /on Flow logtap-t: raw filter is disabled/,
+  })
 })

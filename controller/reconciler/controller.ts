@@ -39,6 +39,8 @@ export interface ControllerOptions {
       }
   sweepIntervalMs?: number // drift repair and full resync; default 60 s
   sessionGraceMs?: number // for a session tap's Lease to appear; default 30 s
+  // For logging-operator to accept an attached tap before the tap says it does not respond; 60 s.
+  operatorAcceptanceTimeoutMs?: number
   leaseGraceMs?: number // past a session Lease's expiry before the tap is deleted; default 3 s
   concurrency?: number // parallel reconciles of different keys; default 4
   // Test hook: runs before each reconcile step; throwing simulates a crash between steps.
@@ -66,6 +68,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     leaseGraceMs: o.leaseGraceMs ?? 3000,
     startGraceMs: o.sessionGraceMs ?? 30_000,
     defaultLeaseDurationSeconds: 30,
+    operatorWaitMs: o.operatorAcceptanceTimeoutMs ?? 60_000,
   }
 
   let queue: WorkQueue | undefined

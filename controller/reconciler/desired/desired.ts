@@ -14,6 +14,7 @@
 // delay progress but never break the invariant.
 import { FINALIZER_TAP, type LogTap, type OutputKind, streamPath } from '../../../api/logtap.ts'
 import { hasFinalizer, isDeleting, type KObject } from '../../kube/objects.ts'
+import { acceptance } from './acceptance.ts'
 import { attachment } from './attachment.ts'
 import { type ConditionInput, readiness, setCondition } from './conditions.ts'
 import type { OutputConfig } from './output.ts'
@@ -59,7 +60,10 @@ interface Desired {
   requeueAfterMs?: number
 }
 
-export type DesiredConfig = OutputConfig & SessionTimings
+export type DesiredConfig = OutputConfig &
+  SessionTimings & {
+    operatorWaitMs: number // for logging-operator to accept an attached tap before saying it is silent
+  }
 
 export function desired(o: Observed, cfg: DesiredConfig): Desired {
   // Everything any incarnation of a tap of this name owns.
@@ -89,8 +93,22 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     cfg,
   )
   const attach = attachment(t, flow, output, o.flows)
+  const feeder = t.mirror
+    ? o.flows.find((f) => f.kind === t.flowKind && f.metadata.name === t.objectName)
+    : flow.flow
+  const accepted = acceptance(t, {
+    attached: attach.condition,
+    previous: tap.status?.conditions ?? [],
+    output: output.occupant,
+    feeder,
+    loggings: o.loggings,
+    now: o.now,
+    waitMs: cfg.operatorWaitMs,
+  })
+  if (accepted.recheckInMs !== undefined)
+    requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, accepted.recheckInMs)
   const ready = readiness(
-    [flow.condition, output.condition, attach.condition],
+    [flow.condition, output.condition, attach.condition, accepted.condition],
     `Records of ${t.flowKind} ${tap.spec.flow.name} stream at ${streamPath(o.namespace, o.name)}`,
   )
   const stale = owned.filter((x) => !isWanted(t, x))
@@ -102,7 +120,7 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     ...together(finalizer, output.apply, output.secret),
     ...together(attach.action),
   ]
-  const conditions = [flow.condition, output.condition, attach.condition, ready].reduce(
+  const conditions = [flow.condition, output.condition, attach.condition, accepted.condition, ready].reduce(
     (conds, c: ConditionInput) => setCondition(conds, c, new Date(o.now), tap.metadata.generation),
     tap.status?.conditions ?? [],
   )
