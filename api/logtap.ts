@@ -14,6 +14,10 @@ export const {
 } = KINDS.LogTap
 export const SINGULAR = 'logtap'
 export const SHORT_NAMES = ['ltap']
+// kubectl expands a category before it looks for a resource of that name, so a category must never
+// be a kind's name: `logging` made `kubectl get logging` list LogTaps instead of Loggings.
+// `logging-all` is logging-operator's own (every kind of the logging pipeline, now with taps).
+export const CATEGORIES = ['log-socket', 'logging-all']
 
 // A DNS-1123 subdomain: what Kubernetes accepts as an object name.
 const objectName = Type.String({
@@ -146,13 +150,19 @@ export const Conditions = {
   FlowFound: 'FlowFound',
   OutputReady: 'OutputReady',
   Attached: 'Attached',
+  Accepted: 'Accepted', // logging-operator took the tap's output into its configuration
   Ready: 'Ready',
 } as const
 
-// Labels on everything log-socket creates.
+// Labels on everything log-socket creates. They, not owner references, say which tap an object
+// belongs to: the garbage collector strips owner references (`kubectl delete --cascade=orphan`),
+// and an object of ours must still be recognised and released then. The tap's name may be longer
+// than a label value: LABEL_TAP holds it shortened (for selectors), ANNOTATION_TAP_NAME in full.
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'log-socket'
 export const LABEL_TAP = `${GROUP}/tap`
+export const LABEL_TAP_UID = `${GROUP}/tap-uid`
+export const ANNOTATION_TAP_NAME = `${GROUP}/tap-name`
 
 // Finalizers: on the LogTap (ordered cleanup of refs, then outputs) and on each Output it owns
 // (an Output is never removed while a flow may still reference it).
@@ -171,7 +181,9 @@ export function ingestPath(namespace: string, name: string): string {
   return `/ingest/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`
 }
 
-// The header fluentd sends with each chunk, carrying the per-tap credential.
-export const INGEST_TOKEN_HEADER = 'x-log-socket-tap-token'
+// Until 0.1: the header fluentd sent the per-tap credential in, written into the Output's spec where
+// anyone who may read Outputs could see it. Now fluentd sends HTTP Basic auth from a Secret; the
+// relay still accepts this header for a short while after it starts (see the ingest routes).
+export const LEGACY_INGEST_TOKEN_HEADER = 'x-log-socket-tap-token'
 // The header clients send their Kubernetes token in (the API server proxy strips Authorization).
 export const CLIENT_TOKEN_HEADER = 'x-authorization'

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import {
+  CATEGORIES,
   GROUP,
   KIND,
   LogTapSpec,
@@ -97,7 +98,7 @@ export function crd(): Schema {
         plural: PLURAL,
         singular: SINGULAR,
         shortNames: SHORT_NAMES,
-        categories: ['logging'],
+        categories: CATEGORIES,
       },
       scope: 'Namespaced',
       versions: [

@@ -76,6 +76,10 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
       { verb: 'create', resource: 'flows.logging.banzaicloud.io', namespace: other },
       { verb: 'patch', resource: 'clusterflows.logging.banzaicloud.io', namespace: other },
       { verb: 'list', resource: 'loggings.logging.banzaicloud.io' },
+      // each tap's credential Secret, by name
+      { verb: 'create', resource: 'secrets', namespace: other },
+      { verb: 'get', resource: 'secrets', namespace: other },
+      { verb: 'patch', resource: 'secrets', namespace: other },
       { verb: 'update', resource: 'leases.coordination.k8s.io', namespace: ns },
       { verb: 'get', resource: 'leases.coordination.k8s.io', namespace: other },
       { verb: 'create', resource: 'events', namespace: other },
@@ -88,8 +92,11 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
 
   t.test("the controller's ServiceAccount may do nothing else", async (t) => {
     const mayNot: Access[] = [
-      { verb: 'get', resource: 'secrets', namespace: ns },
+      // Secrets by name only: none can be enumerated
       { verb: 'list', resource: 'secrets' },
+      { verb: 'list', resource: 'secrets', namespace: ns },
+      { verb: 'watch', resource: 'secrets' },
+      { verb: 'update', resource: 'secrets', namespace: ns },
       { verb: 'create', resource: 'pods', namespace: ns },
       { verb: 'update', resource: 'flows.logging.banzaicloud.io', namespace: ns },
       { verb: 'create', resource: 'logtaps.logsocket.dev', namespace: ns },

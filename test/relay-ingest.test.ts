@@ -3,7 +3,7 @@
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
-import { INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { basicAuthorization } from '../api/credential.ts'
 import type { SkippedMessage } from '../api/stream-protocol.ts'
 import type { TapInfo } from '../controller/relay/tap-directory.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
@@ -115,7 +115,7 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   res = await r.post(a, Buffer.from('not gzip'), { 'content-encoding': 'gzip' })
   t.equal(res.status, 400, 'corrupt gzip')
 
-  res = await r.post(a, good.body, { [INGEST_TOKEN_HEADER]: 'forged' })
+  res = await r.post(a, good.body, { authorization: basicAuthorization(a.name, 'forged') })
   t.equal(res.status, 403, 'bad credential')
   t.match(await res.json(), { error: 'bad-credential' })
 
@@ -173,7 +173,11 @@ function slowPost(
 } {
   const req = http.request(r.ingestUrl(tap), {
     method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson', [INGEST_TOKEN_HEADER]: r.credential(tap), ...headers },
+    headers: {
+      'content-type': 'application/x-ndjson',
+      authorization: basicAuthorization(tap.name, r.credential(tap)),
+      ...headers,
+    },
   })
   const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
     req.on('response', (res) => {

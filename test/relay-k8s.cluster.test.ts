@@ -4,17 +4,9 @@
 import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
+import { basicAuthorization } from '../api/credential.ts'
 import { KINDS, resourceOf } from '../api/kinds.ts'
-import {
-  API_VERSION,
-  FIELD_MANAGER_RELAY,
-  GROUP,
-  INGEST_TOKEN_HEADER,
-  ingestPath,
-  KIND,
-  PLURAL,
-  VERSION,
-} from '../api/logtap.ts'
+import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, ingestPath, KIND, PLURAL, VERSION } from '../api/logtap.ts'
 import type { DeniedMessage } from '../api/stream-protocol.ts'
 import { SharedInformers } from '../controller/kube/informers.ts'
 import { k8sAuth } from '../controller/relay/kube/auth.ts'
@@ -119,7 +111,7 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
     spec: {
       http: {
         endpoint: `${relayService}${ingestPath(ns, 'tap')}`,
-        headers: { [INGEST_TOKEN_HEADER]: r.credential(tap) },
+        headers: { authorization: basicAuthorization(tap.name, r.credential(tap)) },
         json_array: true,
         compress: 'gzip',
         buffer: { tags: '[]', flush_interval: '1s' },
@@ -234,7 +226,7 @@ t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t
       spec: {
         http: {
           endpoint: `${relayService}${ingestPath(ns, 'ctap')}`,
-          headers: { [INGEST_TOKEN_HEADER]: r.credential(ctap) },
+          headers: { authorization: basicAuthorization(ctap.name, r.credential(ctap)) },
         },
       },
     },

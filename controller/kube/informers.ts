@@ -196,8 +196,9 @@ export class SharedInformer {
   }
 }
 
-// The process's informers, one per kind, made on first request. `namespace` scopes every
-// namespaced kind to that namespace (cluster-scoped kinds are always watched whole).
+// The process's informers, one per kind and scope, made on first request. `namespace` scopes every
+// namespaced kind to that namespace (cluster-scoped kinds are always watched whole), except where a
+// caller asks for a kind in every namespace.
 export class SharedInformers {
   private readonly informers = new Map<string, SharedInformer>()
   private readonly kc: KubeConfig
@@ -208,11 +209,18 @@ export class SharedInformers {
     this.o = o
   }
 
-  for(kind: KindInfo): SharedInformer {
-    let informer = this.informers.get(kind.kind)
+  // The one namespace the informers are scoped to, if any.
+  get namespace(): string | undefined {
+    return this.o.namespace
+  }
+
+  for(kind: KindInfo, scope: { everywhere?: boolean } = {}): SharedInformer {
+    const namespace = scope.everywhere ? undefined : this.o.namespace
+    const key = `${kind.kind}/${namespace ?? ''}`
+    let informer = this.informers.get(key)
     if (!informer) {
-      informer = new SharedInformer(this.kc, kind, this.o)
-      this.informers.set(kind.kind, informer)
+      informer = new SharedInformer(this.kc, kind, { log: this.o.log, ...(namespace ? { namespace } : {}) })
+      this.informers.set(key, informer)
     }
     return informer
   }

@@ -4,8 +4,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import WebSocket from 'ws'
-import { tapCredential } from '../../api/credential.ts'
-import { INGEST_TOKEN_HEADER, ingestPath, streamPath } from '../../api/logtap.ts'
+import { basicAuthorization, tapCredential } from '../../api/credential.ts'
+import { ingestPath, streamPath } from '../../api/logtap.ts'
 import type { StreamMessage } from '../../api/stream-protocol.ts'
 import type { RelayAuth, RelayUser } from '../../controller/relay/access.ts'
 import type { RelayLimits, RelayOptions } from '../../controller/relay/options.ts'
@@ -99,7 +99,7 @@ export async function startTestRelay(
         method: 'POST',
         headers: {
           'content-type': 'application/x-ndjson',
-          [INGEST_TOKEN_HEADER]: credential(t),
+          authorization: basicAuthorization(t.name, credential(t)),
           ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
         },
         body: typeof body === 'string' ? body : new Uint8Array(body),
