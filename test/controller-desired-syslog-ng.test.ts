@@ -100,7 +100,7 @@ t.test('SyslogNGFlow tap: a SyslogNGOutput with http() to the tap’s ingest URL
   t.notOk('body' in http, 'the default body: MESSAGE, the fluent-bit JSON line')
   const actions = http['response-action'] as Record<string, string>
   for (const code of ['403', '404', '413']) t.equal(actions[code], 'drop', `${code} is dropped, not retried`)
-  t.notOk('503' in actions, '503 (back-pressure) keeps syslog-ng’s bounded retries')
+  t.equal(actions['503'], 'retry', '503 is a failed batch, retried a bounded number of times')
   t.match(applied(d, 'ApplySecret')?.metadata.annotations, { 'logging.banzaicloud.io/lr': 'watched' })
   t.match(d.plan.flat().at(-1), {
     type: 'Attach',

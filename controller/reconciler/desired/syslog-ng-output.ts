@@ -12,8 +12,9 @@
 //   the batch, and memory, grow); AxoSyslog, logging-operator's image, drops it. `response-action`
 //   makes both drop what the relay will never take: a wrong credential (403), a tap that is gone
 //   (404, what a deleted tap's stale destination gets until the operator's reload), a body too
-//   large (413), and the rest of the relay's refusals. 5xx (503: the relay's back-pressure) is
-//   retried `retries` times, `time_reopen` seconds apart, then dropped.
+//   large (413), and the rest of the relay's refusals. 3.38 also treats 5xx as a lost connection
+//   and re-sends the batch every `time_reopen` seconds for ever: `retry` makes it a failed batch,
+//   tried `retries` times in all, then dropped.
 import { CREDENTIAL_KEYS } from './credential-secret.ts'
 
 // At most this many records in one POST, and about this many bytes (syslog-ng sends once a batch
@@ -24,6 +25,8 @@ const BATCH_TIMEOUT_MS = 1000
 const QUEUE_MESSAGES = 10_000
 // The relay's refusals, and the client errors a proxy in front of it could answer.
 const DROPPED_STATUSES = [400, 401, 403, 404, 405, 408, 413, 415, 429]
+// The relay's (or a proxy's) server errors: worth another try or two, never an endless one.
+const RETRIED_STATUSES = [500, 502, 503, 504]
 
 export interface SyslogNgTarget {
   url: string // the tap's ingest URL
@@ -46,7 +49,10 @@ export function syslogNgOutputSpec(t: SyslogNgTarget): Record<string, unknown> {
       timeout: 10,
       retries: 3,
       time_reopen: 2,
-      'response-action': Object.fromEntries(DROPPED_STATUSES.map((s) => [String(s), 'drop'])),
+      'response-action': Object.fromEntries([
+        ...DROPPED_STATUSES.map((s) => [String(s), 'drop']),
+        ...RETRIED_STATUSES.map((s) => [String(s), 'retry']),
+      ]),
     },
   }
 }
