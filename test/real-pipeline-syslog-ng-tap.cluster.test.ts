@@ -22,6 +22,7 @@ import {
 import { fluentBitJsonLine, type SyslogNg, startSyslogNg } from '../local-cluster/real-pipeline/syslog-ng.ts'
 import {
   destinationStatement,
+  logPathsTo,
   syslogNgDestinationName,
 } from '../local-cluster/real-pipeline/syslog-ng-config.ts'
 import { generateRecords, samplePods } from '../local-cluster/sample-records.ts'
@@ -36,6 +37,9 @@ if (rp) {
   const custom = kc.makeApiClient(CustomObjectsApi)
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
   const ns = await c.newNamespace('sng-tap')
+  // A tenant's namespace, watched by the same Logging: its SyslogNGFlows may name the cluster
+  // outputs of the control namespace.
+  const tenantNs = await c.newNamespace('sng-tenant')
   const dir = mkdtempSync(path.join(tmpdir(), 'sng-tap-'))
   const ls = await startLogSocket(c, { namespace: ns })
   // One namespace for everything: the Logging's control namespace (SyslogNGClusterFlow taps live
@@ -43,7 +47,7 @@ if (rp) {
   const logging = await createLogging(kc, {
     aggregator: 'syslogNG',
     controlNamespace: ns,
-    watchNamespaces: [ns],
+    watchNamespaces: [ns, tenantNs],
   })
   t.teardown(async () => {
     await ls.stop()
@@ -146,9 +150,9 @@ if (rp) {
         items: unknown[]
       }
     ).items
-  const spec = async (kind: 'SyslogNGFlow' | 'SyslogNGClusterFlow', name: string) =>
+  const spec = async (kind: 'SyslogNGFlow' | 'SyslogNGClusterFlow', name: string, namespace = ns) =>
     (
-      (await custom.getNamespacedCustomObject({ ...resourceOf(kind), namespace: ns, name })) as {
+      (await custom.getNamespacedCustomObject({ ...resourceOf(kind), namespace, name })) as {
         spec: Record<string, unknown>
       }
     ).spec
@@ -166,7 +170,14 @@ if (rp) {
       ns,
       tapObjectName(tapName),
     )
-    const conf = await waitForRendered(kc, logging, (s) => s.includes(`destination "${dest}"`), dest)
+    // The operator renders every output as a destination; the flow's log path names it once the
+    // controller attached it (or made the copy).
+    const conf = await waitForRendered(
+      kc,
+      logging,
+      (s) => logPathsTo(s, dest).length > 0,
+      `a log path to ${dest}`,
+    )
     const sng = await startSyslogNg({
       rendered: conf,
       destinations: [dest],
@@ -298,6 +309,13 @@ if (rp) {
         x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       ),
     )
+    // A tenant names the tap's SyslogNGClusterOutput in its own SyslogNGFlow, in another namespace.
+    await logging.create('SyslogNGFlow', tenantNs, 'tenant', {
+      globalOutputRefs: ['archive', 'logtap-all-records'],
+    })
+    await until('the tenant flow accepted', 30_000, async () =>
+      accepted((await getLoggingObject(kc, 'SyslogNGFlow', tenantNs, 'tenant'))?.status ?? {}),
+    )
     const run = k8stail(['--kind', 'SyslogNGClusterFlow', `${ns}/all`])
     const sent = await feedUntil(run, sng, 8)
     checkPrinted(t, run, sent)
@@ -305,6 +323,21 @@ if (rp) {
     run.child.kill('SIGINT')
     t.equal(await run.exit, 0)
 
+    // While the tap goes, the operator's view of every flow naming its output is watched.
+    const problems: string[] = []
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        for (const [kind, namespace, name] of [
+          ['SyslogNGFlow', tenantNs, 'tenant'],
+          ['SyslogNGClusterFlow', ns, 'all'],
+        ] as const) {
+          const p = (await getLoggingObject(kc, kind, namespace, name))?.status?.problems ?? []
+          problems.push(...p.map((x) => `${kind} ${namespace}/${name}: ${x}`))
+        }
+        await sleep(100)
+      }
+    })()
     await custom.deleteNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
@@ -312,16 +345,65 @@ if (rp) {
       plural: PLURAL,
       name: 'all-records',
     })
-    await until('tap, SyslogNGClusterOutput and ref gone', 30_000, async () => {
+    await until('tap, SyslogNGClusterOutput and refs gone', 30_000, async () => {
       const refs = (await spec('SyslogNGClusterFlow', 'all'))['globalOutputRefs']
+      const tenantRefs = (await spec('SyslogNGFlow', 'tenant', tenantNs))['globalOutputRefs'] ?? []
       return (
         (await taps()).length === 0 &&
         (await ours('SyslogNGClusterOutput')).length === 0 &&
-        JSON.stringify(refs) === '["archive"]'
+        JSON.stringify(refs) === '["archive"]' &&
+        JSON.stringify(tenantRefs) === '["archive"]'
       )
     })
-    t.pass('the tap, its SyslogNGClusterOutput and its ref are gone')
+    t.pass('the tap, its SyslogNGClusterOutput and its refs (the tenant’s too) are gone')
+    await sleep(3000) // the operator's re-render after the output went
+    watching = false
+    await watcher
+    t.same([...new Set(problems)], [], 'the operator never reported a problem (a missing output) on any flow')
     const flow = await getLoggingObject(kc, 'SyslogNGClusterFlow', ns, 'all')
     t.ok(accepted(flow?.status ?? {}), `the operator reports no problem: ${JSON.stringify(flow?.status)}`)
+  })
+
+  t.test('mirror mode: a SyslogNGFlow copy feeds the tap; the user’s flow is never touched', async (t) => {
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      body: {
+        apiVersion: KINDS.LogTap.apiVersion,
+        kind: 'LogTap',
+        metadata: { name: 'shop-copy' },
+        spec: { flow: { kind: 'SyslogNGFlow', name: 'shop' }, mode: 'mirror', lifetime: 'persistent' },
+      },
+    })
+    const { sng } = await syslogNgFor(t, 'SyslogNGOutput', 'shop-copy')
+    t.same(await spec('SyslogNGFlow', 'logtap-shop-copy'), {
+      loggingRef: logging.loggingRef,
+      localOutputRefs: ['logtap-shop-copy'],
+    })
+    t.same((await spec('SyslogNGFlow', 'shop'))['localOutputRefs'], ['es'], 'the user’s flow is untouched')
+    await until('the tap Ready', 60_000, async () =>
+      (await taps()).some((x) =>
+        x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ),
+    )
+    const run = k8stail(['--syslog-ng', '--attach', 'shop-copy', `${ns}/shop`])
+    const sent = await feedUntil(run, sng, 8)
+    checkPrinted(t, run, sent)
+    run.child.kill('SIGINT')
+    t.equal(await run.exit, 0)
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: PLURAL,
+      name: 'shop-copy',
+    })
+    await until('tap, copy and SyslogNGOutput gone', 30_000, async () => {
+      const copy = await getLoggingObject(kc, 'SyslogNGFlow', ns, 'logtap-shop-copy')
+      return (await taps()).length === 0 && (await ours('SyslogNGOutput')).length === 0 && !copy
+    })
+    t.pass('the tap, its SyslogNGFlow copy and its SyslogNGOutput are gone')
   })
 }
