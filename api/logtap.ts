@@ -1,7 +1,7 @@
 // The LogTap API: defined once here as typebox schemas. The TypeScript types below and the CRD
 // in crds/ (scripts/gen-crd.ts) are both derived from these schemas.
 import Type, { type Static } from 'typebox'
-import { KINDS } from './kinds.ts'
+import { FLOW_KINDS, type FlowKindName, KINDS, OUTPUT_KINDS, type OutputKindName } from './kinds.ts'
 
 // LogTap's place in the API (its row of the kinds table), by the names the CRD generator, the CLI
 // and the relay use.
@@ -26,10 +26,10 @@ const objectName = Type.String({
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
 })
 
-// The flows a LogTap can tap, and the outputs the controller makes for them.
-export const FlowKind = Type.Enum(['Flow', 'ClusterFlow'])
+// The flows a LogTap can tap (both aggregators'), and the outputs the controller makes for them.
+export const FlowKind = Type.Enum([...FLOW_KINDS] as FlowKindName[])
 export type FlowKind = Static<typeof FlowKind>
-export const OutputKind = Type.Enum(['Output', 'ClusterOutput'])
+export const OutputKind = Type.Enum([...OUTPUT_KINDS] as OutputKindName[])
 export type OutputKind = Static<typeof OutputKind>
 // Part of the contract for every client that writes LogTaps (kubectl, GitOps, other tools), used here or not.
 /** @public */
@@ -47,9 +47,9 @@ export const LogTapSpec = Type.Object({
       kind: Type.Enum(FlowKind.enum, {
         default: 'Flow',
         description:
-          'Flow taps a Flow in the LogTap namespace; ClusterFlow taps a ClusterFlow, and the LogTap must then live in the logging control namespace next to it.',
+          'Flow taps a Flow in the LogTap namespace; ClusterFlow taps a ClusterFlow, and the LogTap must then live in the logging control namespace next to it. SyslogNGFlow and SyslogNGClusterFlow do the same for a Logging whose aggregator is syslog-ng.',
       }),
-      name: { ...objectName, description: 'Name of the Flow or ClusterFlow to tap.' },
+      name: { ...objectName, description: 'Name of the flow to tap.' },
     },
     {
       description: 'The logging-operator flow whose output records are streamed. Immutable.',
@@ -99,7 +99,9 @@ export const LogTapStatus = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   conditions: Type.Optional(Type.Array(Condition)),
   outputKind: Type.Optional(OutputKind),
-  outputName: Type.Optional(Type.String({ description: 'The Output or ClusterOutput that feeds this tap.' })),
+  outputName: Type.Optional(
+    Type.String({ description: 'The output (of kind outputKind) that feeds this tap.' }),
+  ),
   mirrorFlowName: Type.Optional(
     Type.String({ description: 'mirror mode: the flow copy that feeds the tap.' }),
   ),

@@ -52,7 +52,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
     const auth = kc ? await handshakeAuth(kc) : undefined
     const token = relayToken(o.token, auth?.bearerToken)
     const tapNamespace = o.flowNamespace
-    const flowKind = o.clusterFlow ? 'ClusterFlow' : 'Flow'
+    const flowKind = o.flowKind
 
     let tapName = o.attach
     let replay: number | undefined = o.tail

@@ -123,7 +123,7 @@ export function crd(): Schema {
             openAPIV3Schema: {
               type: 'object',
               description:
-                'LogTap streams, live, the records flowing through a logging-operator Flow or ClusterFlow.',
+                'LogTap streams, live, the records flowing through a logging-operator flow: a Flow or ClusterFlow (fluentd), a SyslogNGFlow or SyslogNGClusterFlow (syslog-ng).',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },

@@ -71,6 +71,8 @@ t.test('the examples are all there, each with a comment header', async (t) => {
     'logtap-mirror.yaml',
     'pod-rbac-labels.yaml',
     'rbac-team.yaml',
+    'syslog-ng-flow-and-output.yaml',
+    'logtap-syslog-ng.yaml',
   ]) {
     t.ok(files.includes(want), want)
   }
@@ -123,6 +125,14 @@ t.test('the examples agree with each other', async (t) => {
       clusterOutputs.includes(r),
     ),
     'the ClusterFlow references the example ClusterOutput',
+  )
+  const syslogNgFlow = all.find((o) => o.kind === 'SyslogNGFlow')!
+  const syslogNgOutputs = all.filter((o) => o.kind === 'SyslogNGOutput').map((o) => o.metadata.name)
+  t.ok(
+    (syslogNgFlow['spec'] as { localOutputRefs: string[] }).localOutputRefs.every((r) =>
+      syslogNgOutputs.includes(r),
+    ),
+    'the SyslogNGFlow references the example SyslogNGOutput',
   )
   for (const tap of all.filter((o) => o.kind === 'LogTap')) {
     const spec = tap['spec'] as { flow: { kind: string; name: string } }

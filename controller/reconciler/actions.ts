@@ -7,6 +7,7 @@
 //     ClusterFlow in any namespace, by the Loggings' rules);
 //   RemoveTapFinalizer: nothing the tap owns is left;
 //   RemoveDanglingRef: the output really does not exist.
+import { AGGREGATORS, aggregatorOf } from '../../api/kinds.ts'
 import { FINALIZER_OUTPUT, FINALIZER_TAP, LABEL_TAP, type LogTap, type OutputKind } from '../../api/logtap.ts'
 import type { ObjectClient } from '../kube/object-client.ts'
 import {
@@ -158,16 +159,17 @@ async function requireLiveOutput(pass: Pass, output: ObjRef, tapUid: string): Pr
   }
 }
 
-// Every flow, anywhere, that routes to `output` now (live reads).
+// Every flow, anywhere, that routes to `output` now (live reads): only flows of its aggregator can.
 async function liveRoutesTo(client: ObjectClient, output: ObjRef): Promise<KObject | undefined> {
   const target = { ...output, kind: output.kind as OutputKind }
-  if (target.kind === 'Output') {
-    const flows = await client.list('Flow', output.namespace)
+  const kinds = AGGREGATORS[aggregatorOf(target.kind) ?? 'fluentd']
+  if (target.kind === kinds.output) {
+    const flows = await client.list(kinds.flow, output.namespace)
     return flows.find((f) => routesTo(f, target, []))
   }
   const [flows, clusterFlows, loggings] = await Promise.all([
-    client.listEverywhere('Flow'),
-    client.listEverywhere('ClusterFlow'),
+    client.listEverywhere(kinds.flow),
+    client.listEverywhere(kinds.clusterFlow),
     client.listLoggings(),
   ])
   return [...flows, ...clusterFlows].find((f) => routesTo(f, target, loggings))
@@ -284,7 +286,9 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
     }
     case 'RemoveTapFinalizer': {
       const selector = `${LABEL_TAP}=${tapLabelValue(name)}`
-      for (const kind of ['Output', 'ClusterOutput', 'Flow', 'ClusterFlow'] as const) {
+      // A tap makes objects of its flow's aggregator only (spec.flow is immutable).
+      const kinds = AGGREGATORS[aggregatorOf(tap?.spec.flow.kind) ?? 'fluentd']
+      for (const kind of Object.values(kinds)) {
         for (const o of await client.list(kind, ns, selector)) {
           const vanishing = isDeleting(o) && !hasFinalizer(o, FINALIZER_OUTPUT)
           if (ownedByUid(o, tapUid) && !vanishing) throw new NotYet(`${kind} ${o.metadata.name} still exists`)

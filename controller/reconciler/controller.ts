@@ -83,9 +83,10 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   // Every event maps to the LogTap keys it may affect; reconcile re-reads everything else.
   const caches = cachesFrom(o.informers)
   const tapsIn = (namespace?: string) => caches.LogTap.list(namespace)
+  const clusterOutputs = () => [...caches.ClusterOutput.list(), ...caches.SyslogNGClusterOutput.list()]
   const handlers = WATCHED.map((kind) => {
     const handler: InformerHandler = (_event, obj) => {
-      for (const key of affectedTaps(kind, obj, tapsIn, () => caches.ClusterOutput.list())) enqueue(key)
+      for (const key of affectedTaps(kind, obj, tapsIn, clusterOutputs)) enqueue(key)
     }
     caches[kind].on(handler)
     return { kind, handler }

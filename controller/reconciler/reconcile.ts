@@ -1,7 +1,7 @@
 // One reconcile of one LogTap key: gather from the caches → pure desired() → run its plan (stage by
 // stage, stopping after the first that fails) → write the controller's status fields if they changed.
 import type pino from 'pino'
-import { KINDS } from '../../api/kinds.ts'
+import { FLOW_KINDS, KINDS, OUTPUT_KINDS } from '../../api/kinds.ts'
 import { Conditions, type LogTap } from '../../api/logtap.ts'
 import { errorText, isConflict, isNotFound } from '../kube/api-errors.ts'
 import type { EventRecorder } from '../kube/events.ts'
@@ -51,7 +51,7 @@ async function observe(key: string, d: ReconcilerDeps): Promise<Observed> {
   const live = tap && !isDeleting(tap)
   const session = live && tap.spec.lifetime === 'session'
   const objectName = tapObjectName(name)
-  const elsewhere = [...caches.Flow.list(), ...caches.ClusterFlow.list()].filter(
+  const elsewhere = FLOW_KINDS.flatMap((k) => caches[k].list()).filter(
     (f) => f.metadata.namespace !== namespace && refsIn(f, 'globalOutputRefs').includes(objectName),
   )
   const [lease, secret] = await Promise.all([
@@ -62,8 +62,8 @@ async function observe(key: string, d: ReconcilerDeps): Promise<Observed> {
     namespace,
     name,
     tap,
-    outputs: [...caches.Output.list(namespace), ...caches.ClusterOutput.list(namespace)],
-    flows: [...caches.Flow.list(namespace), ...caches.ClusterFlow.list(namespace)],
+    outputs: OUTPUT_KINDS.flatMap((k) => caches[k].list(namespace)),
+    flows: FLOW_KINDS.flatMap((k) => caches[k].list(namespace)),
     elsewhere,
     loggings: caches.Logging.synced() ? caches.Logging.list() : undefined,
     ...(secret ? { secret } : {}),

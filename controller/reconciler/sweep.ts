@@ -4,7 +4,7 @@
 // (such a dangling ref makes logging-operator stop rendering the whole Logging). The repairs are Actions run by the same
 // executor as a reconcile's.
 import type pino from 'pino'
-import { KINDS } from '../../api/kinds.ts'
+import { FLOW_KINDS, KINDS, OUTPUT_KINDS } from '../../api/kinds.ts'
 import { errorText } from '../kube/api-errors.ts'
 import type { EventRecorder } from '../kube/events.ts'
 import type { ObjectClient } from '../kube/object-client.ts'
@@ -31,8 +31,8 @@ export async function sweep(d: SweepDeps): Promise<void> {
   const { caches } = d
   for (const t of caches.LogTap.list()) d.enqueue(keyOfObject(t))
 
-  const outputs = [...caches.Output.list(), ...caches.ClusterOutput.list()]
-  const flows = [...caches.Flow.list(), ...caches.ClusterFlow.list()]
+  const outputs = OUTPUT_KINDS.flatMap((k) => caches[k].list())
+  const flows = FLOW_KINDS.flatMap((k) => caches[k].list())
   const tapUid = (namespace: string, name: string) => caches.LogTap.get(name, namespace)?.metadata.uid
   for (const key of orphanOwnerKeys([...outputs, ...flows], tapUid)) {
     d.metrics.sweepRepairs.inc({ kind: 'orphan' })

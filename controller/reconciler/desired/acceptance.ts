@@ -7,6 +7,7 @@
 // Loggings tell the second case at once (no Logging; none with the flow's loggingRef; none
 // watching the namespace); otherwise silence past `waitMs` after the attachment is reported as an
 // operator that does not respond, and the condition keeps waiting for it.
+import { aggregatorOf } from '../../../api/kinds.ts'
 import { type Condition, Conditions } from '../../../api/logtap.ts'
 import type { KObject } from '../../kube/objects.ts'
 import type { ConditionInput } from './conditions.ts'
@@ -46,6 +47,7 @@ export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecisio
   })
   if (a.attached.status !== 'True') return cond('False', 'NotAttached', 'The tap is not attached yet')
   const { outputKind: kind, objectName: name } = t
+  const aggregator = aggregatorOf(kind) === 'syslogNG' ? 'syslog-ng' : 'fluentd'
   const feeder = a.feeder
   const flowName = `${feeder?.kind ?? t.flowKind} ${feeder?.metadata.name ?? t.tap.spec.flow.name}`
 
@@ -54,7 +56,7 @@ export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecisio
       return cond(
         'False',
         'NoLogging',
-        'There is no Logging: logging-operator renders no configuration, so no fluentd ever gets the tap (is logging-operator installed, with a Logging?)',
+        `There is no Logging: logging-operator renders no configuration, so no ${aggregator} ever gets the tap (is logging-operator installed, with a Logging?)`,
       )
     if (loggingsOf(feeder, a.loggings).length === 0) {
       const ref = loggingRefOf(feeder)
@@ -92,7 +94,7 @@ export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecisio
     return cond(
       'True',
       'Accepted',
-      `logging-operator accepted ${kind} ${name}; fluentd receives it with its next configuration reload`,
+      `logging-operator accepted ${kind} ${name}; ${aggregator} receives it with its next configuration reload`,
     )
 
   // Waiting: since the tap was attached (this evaluation, if it was not before).

@@ -1,7 +1,7 @@
 // Output refs on logging-operator flows, and the mirror flow. A user's Flow is edited only with
 // JSON patches that (1) test the exact list they change, so a concurrent edit makes the patch fail
 // and be recomputed instead of being overwritten, and (2) add or remove only our own entry.
-import { KINDS } from '../../../api/kinds.ts'
+import { AGGREGATORS, aggregatorOf, isClusterKind, KINDS } from '../../../api/kinds.ts'
 import type { FlowKind, LogTap, OutputKind } from '../../../api/logtap.ts'
 import type { JsonPatchOp, KObject } from '../../kube/objects.ts'
 import {
@@ -15,9 +15,14 @@ import { ownedMetadata } from './ownership.ts'
 
 export type RefField = 'localOutputRefs' | 'globalOutputRefs'
 
-// Where a flow of this kind lists outputs of that kind (a ClusterFlow has no local refs).
+// Where a flow of this kind lists outputs of that kind: local outputs in a (SyslogNG)Flow's
+// localOutputRefs (a cluster flow has none), cluster outputs in any flow's globalOutputRefs, and
+// never an output of the other aggregator.
 export function refFieldFor(flowKind: FlowKind, outputKind: OutputKind): RefField | undefined {
-  if (outputKind === 'Output') return flowKind === 'Flow' ? 'localOutputRefs' : undefined
+  const aggregator = aggregatorOf(flowKind)
+  if (!aggregator || aggregator !== aggregatorOf(outputKind)) return undefined
+  const kinds = AGGREGATORS[aggregator]
+  if (outputKind === kinds.output) return flowKind === kinds.flow ? 'localOutputRefs' : undefined
   return 'globalOutputRefs'
 }
 
@@ -26,35 +31,33 @@ export function refsIn(flow: KObject, field: RefField): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
 }
 
-// Does `flow` route records to `output`? A Flow names Outputs of its own namespace in
-// localOutputRefs; any flow names ClusterOutputs in globalOutputRefs, and those are the ones of the
-// control namespace of the flow's Logging: so a Flow in any namespace a Logging watches may route to
-// a ClusterOutput of that Logging's control namespace. `loggings` undefined (not known): every
-// flow naming it may. Flows of the output's own namespace that name it always count.
+// Does `flow` route records to `output`? A (SyslogNG)Flow names outputs of its own namespace in
+// localOutputRefs; any flow names cluster outputs of its aggregator in globalOutputRefs, and those
+// are the ones of the control namespace of the flow's Logging: so a Flow in any namespace a
+// Logging watches may route to a ClusterOutput of that Logging's control namespace (and a
+// SyslogNGFlow to a SyslogNGClusterOutput). `loggings` undefined (not known): every flow naming it
+// may. Flows of the output's own namespace that name it always count.
 export function routesTo(
   flow: KObject,
   output: { kind: OutputKind; namespace: string; name: string },
   loggings: readonly KObject[] | undefined,
 ): boolean {
   const ns = flow.metadata.namespace ?? ''
-  if (output.kind === 'Output') {
-    return (
-      flow.kind === 'Flow' && ns === output.namespace && refsIn(flow, 'localOutputRefs').includes(output.name)
-    )
-  }
-  if (!refsIn(flow, 'globalOutputRefs').includes(output.name)) return false
+  const field = refFieldFor(flow.kind as FlowKind, output.kind)
+  if (!field || !refsIn(flow, field).includes(output.name)) return false
+  if (field === 'localOutputRefs') return ns === output.namespace
   if (ns === output.namespace || loggings === undefined) return true
   return loggings.some(
     (l) =>
       sameLogging(l, flow) &&
       (allowsClusterResourcesAnywhere(l) ||
-        (flow.kind === 'Flow' && controlNamespaceOf(l) === output.namespace && watchesNamespace(l, ns))),
+        (!isClusterKind(flow.kind) && controlNamespaceOf(l) === output.namespace && watchesNamespace(l, ns))),
   )
 }
 
 // The output lists of `flow` that may name an output of `kind`.
 export function refFieldsFor(flow: KObject, kind: OutputKind): RefField[] {
-  const field = kind === 'ClusterOutput' ? 'globalOutputRefs' : refFieldFor(flow.kind as FlowKind, kind)
+  const field = refFieldFor(flow.kind as FlowKind, kind)
   return field ? [field] : []
 }
 
@@ -93,13 +96,15 @@ export function detachPatch(flow: KObject, fields: readonly RefField[], name: st
 }
 
 // Fields of the tapped flow a mirror must not copy: the output lists (the mirror feeds only the
-// tap) and a custom fluentd label (two flows with one label would break the whole config).
+// tap), a custom fluentd label (two flows with one label would break the whole config), and a
+// syslog-ng flow's per-output metrics (the copy would count every record a second time).
 const NOT_MIRRORED = new Set([
   'localOutputRefs',
   'globalOutputRefs',
   'outputRefs',
   'flowLabel',
   'includeLabelInRouter',
+  'outputMetrics',
 ])
 
 // Filters whose only effect is outside the record: in the copy they would act a second time for

@@ -4,6 +4,7 @@
 // and ClusterOutputs in its control namespace (in every namespace when it allows cluster
 // resources from all namespaces). Where the answer depends on what the controller cannot see
 // (namespace labels for a watchNamespaceSelector) these functions answer "maybe" as true.
+import { isClusterKind } from '../../../api/kinds.ts'
 import type { KObject } from '../../kube/objects.ts'
 
 const str = (v: unknown) => (typeof v === 'string' ? v : '')
@@ -35,7 +36,7 @@ export function watchesNamespace(logging: KObject, namespace: string): boolean {
 // The Loggings that render flow (or output) `o`.
 export function loggingsOf(o: KObject, loggings: readonly KObject[]): KObject[] {
   const ns = o.metadata.namespace ?? ''
-  const clusterScoped = o.kind === 'ClusterFlow' || o.kind === 'ClusterOutput'
+  const clusterScoped = isClusterKind(o.kind)
   return loggings.filter(
     (l) =>
       sameLogging(l, o) &&

@@ -1,7 +1,10 @@
-// The Output (Flow tap) or ClusterOutput (ClusterFlow tap) that feeds a LogTap: an http output
-// posting NDJSON to the relay's ingest URL for this tap, authenticated with the tap's credential
-// from its Secret (credential-secret.ts; the Output names the Secret, never holds the credential).
-// Its buffer is built so it can never hurt the tapped flow, which shares fluentd's `copy` with it:
+// The output that feeds a LogTap, of the tapped flow's aggregator: an Output (Flow tap) or
+// ClusterOutput (ClusterFlow tap) for fluentd, a SyslogNGOutput or SyslogNGClusterOutput for
+// syslog-ng (syslog-ng-output.ts). Either posts NDJSON to the relay's ingest URL for this tap,
+// authenticated with the tap's credential from its Secret (credential-secret.ts; the output names
+// the Secret, never holds the credential).
+//
+// The fluentd Output's buffer is built so it can never hurt the tapped flow, which shares fluentd's `copy` with it:
 // - a small memory buffer whose oldest chunk is dropped when full: the default overflow action
 //   raises, and a raising `<store>` makes the stores after it miss those records;
 // - no chunk keys (`tags: "[]"`) and a 1 s interval flush: with logging-operator's default keys
@@ -15,7 +18,7 @@
 //   until logging-operator's reload, a minute or more: so such answers only log an error and drop
 //   the chunk, and no chunk is ever backed up.
 
-import { KINDS } from '../../../api/kinds.ts'
+import { AGGREGATORS, aggregatorOf, isClusterKind, KINDS } from '../../../api/kinds.ts'
 import {
   FINALIZER_OUTPUT,
   type FlowKind,
@@ -27,29 +30,36 @@ import type { KObject } from '../../kube/objects.ts'
 import { CREDENTIAL_KEYS } from './credential-secret.ts'
 import { tapObjectName } from './naming.ts'
 import { ownedMetadata } from './ownership.ts'
+import { syslogNgOutputSpec } from './syslog-ng-output.ts'
 
 export interface OutputConfig {
   ingestBaseUrl: string // e.g. http://log-socket.log-socket.svc:10000
   ingestKey: Uint8Array
 }
 
-// A Flow routes to Outputs of its namespace; a ClusterFlow to ClusterOutputs.
+// A Flow routes to Outputs of its namespace; a ClusterFlow to ClusterOutputs (and so for syslog-ng).
 export function outputKindFor(flowKind: FlowKind): OutputKind {
-  return flowKind === 'ClusterFlow' ? 'ClusterOutput' : 'Output'
+  const kinds = AGGREGATORS[aggregatorOf(flowKind) ?? 'fluentd']
+  return isClusterKind(flowKind) ? kinds.clusterOutput : kinds.output
+}
+
+// The tap's ingest URL on the relay.
+function ingestUrl(tap: LogTap, c: OutputConfig): string {
+  const { namespace = '', name = '' } = tap.metadata
+  return `${c.ingestBaseUrl.replace(/\/+$/, '')}${ingestPath(namespace, name)}`
 }
 
 export function outputKindOf(tap: LogTap): OutputKind {
   return outputKindFor(tap.spec.flow.kind)
 }
 
-function outputSpec(tap: LogTap, loggingRef: string | undefined, c: OutputConfig): Record<string, unknown> {
-  const ns = tap.metadata.namespace ?? ''
+function fluentdOutputSpec(tap: LogTap, c: OutputConfig): Record<string, unknown> {
   const name = tap.metadata.name ?? ''
   const secret = tapObjectName(name)
   const fromSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: secret, key } } })
-  const spec: Record<string, unknown> = {
+  return {
     http: {
-      endpoint: `${c.ingestBaseUrl.replace(/\/+$/, '')}${ingestPath(ns, name)}`,
+      endpoint: ingestUrl(tap, c),
       http_method: 'post',
       auth: {
         username: fromSecret(CREDENTIAL_KEYS.username),
@@ -82,6 +92,17 @@ function outputSpec(tap: LogTap, loggingRef: string | undefined, c: OutputConfig
       },
     },
   }
+}
+
+function outputSpec(tap: LogTap, loggingRef: string | undefined, c: OutputConfig): Record<string, unknown> {
+  const spec =
+    aggregatorOf(tap.spec.flow.kind) === 'syslogNG'
+      ? syslogNgOutputSpec({
+          url: ingestUrl(tap, c),
+          user: tap.metadata.name ?? '',
+          secret: tapObjectName(tap.metadata.name ?? ''),
+        })
+      : fluentdOutputSpec(tap, c)
   if (loggingRef) spec['loggingRef'] = loggingRef
   return spec
 }

@@ -1,5 +1,5 @@
 // What the periodic sweep repairs, as pure functions of the caches.
-import type { FlowKind } from '../../../api/logtap.ts'
+import { AGGREGATORS, aggregatorOf, isClusterKind } from '../../../api/kinds.ts'
 import { type KObject, refOf } from '../../kube/objects.ts'
 import { refsIn } from './flows.ts'
 import { allowsClusterResourcesAnywhere, controlNamespaceOf, loggingsOf } from './loggings.ts'
@@ -28,7 +28,7 @@ export function orphanOwnerKeys(
 // render it. Undefined when that cannot be told (Loggings unknown, or one that takes cluster
 // resources from every namespace).
 function globalRefNamespaces(flow: KObject, loggings: readonly KObject[] | undefined): string[] | undefined {
-  if ((flow.kind as FlowKind) === 'ClusterFlow') return [flow.metadata.namespace ?? '']
+  if (isClusterKind(flow.kind)) return [flow.metadata.namespace ?? '']
   if (!loggings) return undefined
   const mine = loggingsOf(flow, loggings)
   if (mine.some(allowsClusterResourcesAnywhere)) return undefined
@@ -52,14 +52,17 @@ export function danglingRefRepairs(
     outputs.some((x) => x.kind === kind && x.metadata.namespace === ns && x.metadata.name === name)
   for (const flow of flows) {
     const ns = flow.metadata.namespace ?? ''
-    if (flow.kind === 'Flow' && inScope(ns)) {
+    const aggregator = aggregatorOf(flow.kind)
+    if (!aggregator) continue
+    const { flow: localFlow, output, clusterOutput } = AGGREGATORS[aggregator]
+    if (flow.kind === localFlow && inScope(ns)) {
       for (const ref of refsIn(flow, 'localOutputRefs')) {
-        if (!looksLikeTapObjectName(ref) || exists('Output', ns, ref)) continue
+        if (!looksLikeTapObjectName(ref) || exists(output, ns, ref)) continue
         repairs.push({
           type: 'RemoveDanglingRef',
           flow: refOf(flow),
           field: 'localOutputRefs',
-          output: { kind: 'Output', name: ref, namespaces: [ns] },
+          output: { kind: output, name: ref, namespaces: [ns] },
         })
       }
     }
@@ -69,12 +72,12 @@ export function danglingRefRepairs(
     // No Logging renders this flow (nothing breaks), or one we cannot judge.
     if (!namespaces?.length || !namespaces.every(inScope)) continue
     for (const ref of global) {
-      if (namespaces.some((n) => exists('ClusterOutput', n, ref))) continue
+      if (namespaces.some((n) => exists(clusterOutput, n, ref))) continue
       repairs.push({
         type: 'RemoveDanglingRef',
         flow: refOf(flow),
         field: 'globalOutputRefs',
-        output: { kind: 'ClusterOutput', name: ref, namespaces },
+        output: { kind: clusterOutput, name: ref, namespaces },
       })
     }
   }

@@ -3,13 +3,14 @@
 // Output does, in whatever flow it is: a ClusterOutput may be named in the globalOutputRefs of any
 // Flow a Logging of its control namespace watches, in any namespace. Order: refs in other flows,
 // then mirror flows, then outputs nothing references.
+import { isFlowKind, isOutputKind } from '../../../api/kinds.ts'
 import { FINALIZER_OUTPUT, type OutputKind } from '../../../api/logtap.ts'
 import { hasFinalizer, isDeleting, type KObject, refOf } from '../../kube/objects.ts'
 import { refFieldsFor, routesTo } from './flows.ts'
 import type { Action } from './plan.ts'
 
-const isFlow = (x: KObject) => x.kind === 'Flow' || x.kind === 'ClusterFlow'
-const isOutput = (x: KObject) => x.kind === 'Output' || x.kind === 'ClusterOutput'
+const isFlow = (x: KObject) => isFlowKind(x.kind)
+const isOutput = (x: KObject) => isOutputKind(x.kind)
 
 // The steps, in order, that remove `owned` (objects of a tap). `flows`: every flow that may route
 // to them (those of the namespace, and those elsewhere that name one of its ClusterOutputs);
