@@ -19,7 +19,9 @@ const CORE_IO = [
 const RELAY_PORTS = '^controller/relay/(options|tap-directory|access|tap-status)[.]ts$'
 
 // The modules through which test code starts or joins the real control plane (or its test host).
-const CLUSTER_MODULES = '^local-cluster/(cluster|stack|test-host)[.]ts$'
+// test/support/real-pipeline.ts is the real parts' gate: it joins the run's cluster, so only cluster
+// tests may import it.
+const CLUSTER_MODULES = '^(local-cluster/(cluster|stack|test-host)|test/support/real-pipeline)[.]ts$'
 
 export default {
   forbidden: [
@@ -196,7 +198,10 @@ export default {
         'the test host). Only a test file named *.cluster.test.ts may do that (`npm run test:unit` leaves ' +
         'those out), or test/support/run-tests.ts; test helpers take the TestCluster as a parameter ' +
         '(import type).',
-      from: { path: '^test/', pathNot: ['[.]cluster[.]test[.]ts$', '^test/support/run-tests[.]ts$'] },
+      from: {
+        path: '^test/',
+        pathNot: ['[.]cluster[.]test[.]ts$', '^test/support/(run-tests|real-pipeline)[.]ts$'],
+      },
       to: { path: CLUSTER_MODULES, dependencyTypesNot: ['type-only'] },
     },
 

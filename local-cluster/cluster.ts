@@ -3,7 +3,7 @@
 // file run on its own (`tap test/x.test.ts`) starts a private one that dies with the process.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'
 import {
@@ -14,6 +14,9 @@ import {
   stopControlPlane,
   stopControlPlaneSync,
 } from './control-plane.ts'
+import { loggingOperatorCrds } from './logging-operator-crds.ts'
+import { locateParts } from './real-pipeline/parts.ts'
+import { type PipelineState, stopPipeline, stopPipelineSync } from './real-pipeline/pipeline.ts'
 import { reapStale, register, unregister } from './run-registry.ts'
 import {
   createTestHost,
@@ -27,6 +30,8 @@ export interface ClusterState {
   controlPlane: ControlPlaneState
   testHost: TestHostState
   registration?: string // see run-registry.ts
+  loggingCrds?: string // the folder of logging-operator CRDs installed at start (absent: our own)
+  pipeline?: PipelineState // the real logging-operator, when started (real-pipeline/pipeline.ts)
 }
 
 interface TestHost {
@@ -48,23 +53,23 @@ export interface TestCluster {
     opts?: { input?: string },
   ): Promise<{ code: number; stdout: string; stderr: string }>
   testHost: TestHost
+  registration?: string
+  loggingCrds?: string
+  pipeline?: PipelineState
 }
 
 export const CLUSTER_ENV = 'LOG_SOCKET_TEST_CLUSTER'
 const repoRoot = path.resolve(import.meta.dirname, '..')
 
-// The logging-operator CRDs: LOG_SOCKET_LOGGING_CRDS, else ../shared/logging-operator-crds beside the repo.
-function loggingCrdDir(): string {
-  const candidates = [
-    process.env.LOG_SOCKET_LOGGING_CRDS,
-    path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds'),
-  ]
-  for (const dir of candidates) {
-    if (dir && existsDir(dir)) return dir
-  }
-  throw new Error(
-    `logging-operator CRDs not found: set LOG_SOCKET_LOGGING_CRDS to their folder, or place them in ${candidates[1]}`,
-  )
+// The logging-operator CRDs: the folder LOG_SOCKET_LOGGING_CRDS names (when set, it alone counts);
+// else the real logging-operator's own (newer, and what it needs when the run starts it); else
+// ../shared/logging-operator-crds beside the repo; undefined when there are none.
+function loggingCrdDir(): string | undefined {
+  const explicit = process.env.LOG_SOCKET_LOGGING_CRDS
+  const dirs = explicit
+    ? [explicit]
+    : [locateParts().crdDir, path.resolve(repoRoot, '..', 'shared', 'logging-operator-crds')]
+  return dirs.find(existsDir)
 }
 
 function existsDir(dir: string): boolean {
@@ -79,25 +84,46 @@ function readdir(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml'))
 }
 
-function crdFiles(): string[] {
-  const logging = loggingCrdDir()
+export interface CrdSources {
+  files: string[]
+  objects: object[]
+  logging: string // where the logging-operator kinds come from, for the log
+}
+
+// Our LogTap CRD plus logging-operator's kinds: its own CRDs when present, else the minimal
+// structural ones this repository carries (local-cluster/logging-operator-crds.ts).
+export function crdSources(): CrdSources {
   const own = path.join(repoRoot, 'crds')
-  const files = readdir(logging).map((f) => path.join(logging, f))
-  if (existsDir(own)) files.push(...readdir(own).map((f) => path.join(own, f)))
-  return files
+  const files = existsDir(own) ? readdir(own).map((f) => path.join(own, f)) : []
+  const logging = loggingCrdDir()
+  if (logging)
+    return { files: [...readdir(logging).map((f) => path.join(logging, f)), ...files], objects: [], logging }
+  return {
+    files,
+    objects: loggingOperatorCrds(),
+    logging: 'the minimal CRDs in local-cluster/logging-operator-crds.ts',
+  }
 }
 
 export async function startCluster(log?: (line: string) => void): Promise<ClusterState> {
   reapStale(log)
   const testHost = createTestHost()
   try {
+    const crds = crdSources()
+    log?.(`logging-operator CRDs: ${crds.logging}`)
     const controlPlane = await startControlPlane({
       binDir: ensureBinaries(),
       version: pinnedVersion(),
-      crdFiles: crdFiles(),
+      crdFiles: crds.files,
+      crds: crds.objects,
       log,
     })
-    return { controlPlane, testHost, registration: register(controlPlane, testHost) }
+    return {
+      controlPlane,
+      testHost,
+      registration: register(controlPlane, testHost),
+      ...(crds.objects.length ? {} : { loggingCrds: crds.logging }),
+    }
   } catch (err) {
     removeTestHost(testHost)
     throw err
@@ -105,6 +131,7 @@ export async function startCluster(log?: (line: string) => void): Promise<Cluste
 }
 
 export async function stopCluster(state: ClusterState): Promise<void> {
+  if (state.pipeline) await stopPipeline(state.pipeline, state.registration)
   await stopControlPlane(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)
@@ -112,6 +139,7 @@ export async function stopCluster(state: ClusterState): Promise<void> {
 
 // For exit and signal handlers, where nothing asynchronous runs.
 export function stopClusterSync(state: ClusterState): void {
+  if (state.pipeline) stopPipelineSync(state.pipeline, state.registration)
   stopControlPlaneSync(state.controlPlane)
   removeTestHost(state.testHost)
   unregister(state.registration)
@@ -144,6 +172,10 @@ async function load(): Promise<TestCluster> {
         process.exit(code)
       })
     }
+    // Processes this file starts (a test's child test file, say) share it, as under `npm test`.
+    const stateFile = path.join(own.controlPlane.workDir, 'cluster.json')
+    writeFileSync(stateFile, JSON.stringify(own))
+    process.env[CLUSTER_ENV] = stateFile
   }
   return view(state)
 }
@@ -209,5 +241,8 @@ export function view(state: ClusterState): TestCluster {
       ip: state.testHost.ip,
       exposeService: (o) => exposeService(kc, state.testHost, o),
     },
+    ...(state.registration ? { registration: state.registration } : {}),
+    ...(state.loggingCrds ? { loggingCrds: state.loggingCrds } : {}),
+    ...(state.pipeline ? { pipeline: state.pipeline } : {}),
   }
 }

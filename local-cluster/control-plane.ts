@@ -25,6 +25,7 @@ export interface StartOptions {
   binDir: string
   version: string
   crdFiles: string[] // CRD YAML files installed before the controller-manager starts
+  crds?: object[] // and CRD objects, likewise
   log?: (line: string) => void
 }
 
@@ -130,6 +131,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+// True while `pid` runs a command under `binary` (a path or folder): never a process that reused the number.
+export function runsBinary(pid: number, binary: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(binary)
+  } catch {
+    return false
+  }
+}
+
 function tail(file: string, lines = 25): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
@@ -227,7 +237,7 @@ export async function startControlPlane(o: StartOptions): Promise<ControlPlaneSt
     })
 
     // CRDs before the controller-manager: its garbage collector reads discovery at start.
-    await installCrds(state, o.crdFiles)
+    await installCrds(state, o.crdFiles, o.crds ?? [])
     log(`CRDs installed in ${Date.now() - started} ms`)
 
     launch(state, 'kube-controller-manager', 'kube-controller-manager', [
@@ -273,13 +283,19 @@ current-context: test
 `
 }
 
-async function installCrds(state: ControlPlaneState, files: string[]): Promise<void> {
+async function installCrds(state: ControlPlaneState, files: string[], objects: object[]): Promise<void> {
   const { parseAllDocuments } = await import('yaml')
   const ca = readFileSync(state.caFile, 'utf8')
   const names: string[] = []
-  for (const file of files) {
-    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-      const crd = doc.toJS()
+  const sources = [
+    ...files.map((file) => ({
+      file,
+      docs: parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()),
+    })),
+    { file: '(built-in CRDs)', docs: objects },
+  ]
+  for (const { file, docs } of sources) {
+    for (const crd of docs as { kind?: string; metadata: { name: string } }[]) {
       if (crd?.kind !== 'CustomResourceDefinition') continue
       const r = await httpsRequest(`${state.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
         ca,

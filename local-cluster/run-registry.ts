@@ -4,13 +4,21 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
-import { type ControlPlaneState, isAlive } from './control-plane.ts'
+import { type ControlPlaneState, isAlive, runsBinary } from './control-plane.ts'
 import { removeTestHost, type TestHostState } from './test-host.ts'
 
 interface Registration {
   owner: number
   controlPlane: ControlPlaneState
   testHost: TestHostState
+  processes?: RegisteredProcess[] // started against that control plane (the logging-operator, say)
+}
+
+export interface RegisteredProcess {
+  name: string
+  pid: number // also its process group id
+  binary: string // the reaper kills the PID only while it still runs this
+  workDir?: string // removed with it
 }
 
 const runsDir = () =>
@@ -26,6 +34,25 @@ export function register(controlPlane: ControlPlaneState, testHost: TestHostStat
 
 export function unregister(file: string | undefined): void {
   if (file) rmSync(file, { force: true })
+}
+
+// Adds a process to a run's registration, so a dead owner's reaper kills it too.
+export function registerProcess(file: string | undefined, p: RegisteredProcess): void {
+  if (!file) return
+  const r: Registration = JSON.parse(readFileSync(file, 'utf8'))
+  r.processes = [...(r.processes ?? []).filter((x) => x.name !== p.name), p]
+  writeFileSync(file, JSON.stringify(r))
+}
+
+export function unregisterProcess(file: string | undefined, name: string): void {
+  if (!file) return
+  try {
+    const r: Registration = JSON.parse(readFileSync(file, 'utf8'))
+    r.processes = (r.processes ?? []).filter((x) => x.name !== name)
+    writeFileSync(file, JSON.stringify(r))
+  } catch {
+    // the run is gone already
+  }
 }
 
 // Removes what runs of dead owners left behind. A recorded PID is signalled only while its command
@@ -47,6 +74,16 @@ export function reapStale(log: (line: string) => void = () => {}): void {
       continue
     }
     if (isAlive(r.owner)) continue
+    for (const p of r.processes ?? []) {
+      if (runsBinary(p.pid, p.binary)) {
+        try {
+          process.kill(-p.pid, 'SIGKILL')
+        } catch {
+          // gone meanwhile
+        }
+      }
+      if (p.workDir) rmSync(p.workDir, { recursive: true, force: true })
+    }
     for (const pid of Object.values(r.controlPlane.pids)) {
       let cmd = ''
       try {

@@ -1,7 +1,8 @@
 // The whole of log-socket on the test control plane: the controller+relay program bound to the
 // test host (so the API server's service proxy reaches its stream port through a Service named
-// like the chart's), and the fluentd-faithful sender posting to the Outputs the controller makes.
-// Used by the end-to-end tests and by the demo.
+// like the chart's) — startLogSocket — and, with startStack, the fluentd-faithful sender posting
+// to the Outputs the controller makes. Used by the end-to-end tests and by the demo (which puts
+// real fluentd in the sender's place when it can).
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -13,30 +14,41 @@ import { freePort, kubeconfigYaml } from './control-plane.ts'
 import { type FluentdSender, startFluentdSender } from './fluentd-sender.ts'
 import type { FakePod, MessageFn } from './sample-records.ts'
 
-export interface Stack {
+// log-socket itself: the controller+relay program on the test host, behind its Service.
+export interface LogSocket {
   namespace: string // where the relay Service lives and (with scope) which LogTaps are reconciled
   service: string
   ports: { ingest: number; stream: number; ops: number }
   program: Program
-  sender: FluentdSender
   ingestKey: Uint8Array
+  ingestBaseUrl: string // what the controller puts in Outputs (an in-cluster Service URL)
+  // Maps such a URL to where the relay really listens (fluentd would resolve the Service).
+  resolve(url: string): string
   restartProgram(): Promise<void> // stop and start the program on the same ports (a relay restart)
   stop(): Promise<void>
 }
 
-export interface StackOptions {
+export interface LogSocketOptions {
   namespace: string
   kc?: KubeConfig // the program's identity (default: admin)
   scope?: string // reconcile only this namespace's LogTaps (default: namespace)
+  logger?: Logger
+}
+
+// log-socket plus the fluentd-faithful sender posting to every Output it makes.
+export interface Stack extends LogSocket {
+  sender: FluentdSender
+}
+
+export interface StackOptions extends LogSocketOptions {
   pods?: FakePod[]
   message?: MessageFn
   recordsPerChunk?: number
   flushIntervalMs?: number
   activationDelayMs?: number
-  logger?: Logger
 }
 
-export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack> {
+export async function startLogSocket(c: TestCluster, o: LogSocketOptions): Promise<LogSocket> {
   const service = 'log-socket'
   const ports = { ingest: await freePort(), stream: await freePort(), ops: await freePort() }
   const ingestKey = randomBytes(32)
@@ -66,6 +78,30 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
     port: 10001,
     targetPort: ports.stream,
   })
+  // fluentd would resolve the Service name in-cluster; here the relay listens on the test host.
+  const resolve = (url: string) => url.replace(`//${service}.${o.namespace}.svc:`, `//${c.testHost.ip}:`)
+  return {
+    namespace: o.namespace,
+    service,
+    ports,
+    get program() {
+      return program
+    },
+    ingestKey,
+    ingestBaseUrl,
+    resolve,
+    async restartProgram() {
+      await program.stop()
+      program = await start()
+    },
+    async stop() {
+      await program.stop()
+    },
+  }
+}
+
+export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack> {
+  const ls = await startLogSocket(c, o)
   const sender = await startFluentdSender({
     kc: c.kc,
     namespace: o.scope ?? o.namespace,
@@ -75,28 +111,16 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
     recordsPerChunk: o.recordsPerChunk ?? 4,
     ...(o.pods ? { pods: o.pods } : {}),
     ...(o.message ? { message: o.message } : {}),
-    // fluentd would resolve the Service name in-cluster; here the relay listens on the test host.
-    resolve: (url) => url.replace(`//${service}.${o.namespace}.svc:`, `//${c.testHost.ip}:`),
+    resolve: ls.resolve,
     allowHosts: [c.testHost.ip],
   })
-  return {
-    namespace: o.namespace,
-    service,
-    ports,
-    get program() {
-      return program
-    },
+  return Object.assign(ls, {
     sender,
-    ingestKey,
-    async restartProgram() {
-      await program.stop()
-      program = await start()
-    },
     async stop() {
       await sender.stop()
-      await program.stop()
+      await ls.program.stop()
     },
-  }
+  })
 }
 
 // A kubeconfig file for a bearer token on the test cluster (what a user of k8stail has).

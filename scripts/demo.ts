@@ -1,7 +1,10 @@
 // npm run demo — log-socket end to end on this machine, in one command:
-// a local control plane (the test harness's), the controller+relay, a sample Flow, a fluentd-faithful
-// sender posting lively records from a few pods (some allowed, some denied by their RBAC labels), and
-// k8stail streaming it all through the API server's service proxy. Ctrl-C cleans everything up.
+// a local control plane (the test harness's), the controller+relay, a sample Flow, lively records
+// from a few pods (some allowed, some denied by their RBAC labels), and k8stail streaming it all
+// through the API server's service proxy. Ctrl-C cleans everything up.
+// When the real pipeline is beside the repository (../shared/real-pipeline), the real
+// logging-operator renders the Flow and real fluentd runs it, so the records truly pass through the
+// Flow's filters into the tap; otherwise a fluentd-faithful sender posts them. The demo says which.
 //
 //   npm run demo                              embedded local cluster (needs root: a network namespace)
 //   npm run demo -- --for 30s                 stop by itself after 30 s
@@ -13,9 +16,23 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../api/logtap.ts'
-import { type ClusterState, startCluster, stopCluster, view } from '../local-cluster/cluster.ts'
-import { type FakePod, type MessageFn, samplePods } from '../local-cluster/sample-records.ts'
-import { type Stack, startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
+import {
+  type ClusterState,
+  startCluster,
+  stopCluster,
+  type TestCluster,
+  view,
+} from '../local-cluster/cluster.ts'
+import { followFlows, type LiveFluentd } from '../local-cluster/real-pipeline/live-fluentd.ts'
+import { accepted, createLogging, waitForStatus } from '../local-cluster/real-pipeline/logging.ts'
+import { startPipeline } from '../local-cluster/real-pipeline/pipeline.ts'
+import {
+  containerdRecord,
+  type FakePod,
+  type MessageFn,
+  samplePods,
+} from '../local-cluster/sample-records.ts'
+import { type LogSocket, startLogSocket, startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const say = (line: string) => process.stderr.write(`\x1b[2m[demo]\x1b[0m ${line}\n`)
@@ -31,8 +48,10 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`npm run demo [-- --for <duration>] [-- --cluster current]
 
-  --cluster local     (default) start a local control plane, the controller+relay, a sample Flow and
-                      a fluentd-faithful sender on this machine (root needed), then run k8stail on it
+  --cluster local     (default) start a local control plane, the controller+relay and a sample Flow
+                      on this machine (root needed), records through the real logging-operator and
+                      fluentd when ../shared/real-pipeline is there (else a fluentd-faithful sender),
+                      then run k8stail on it
   --cluster current   the kubeconfig's current cluster: it must run logging-operator and the
                       log-socket chart; a demo namespace with a log generator and a Flow is created
   --for <duration>    stop after this long (e.g. 30s); default: until Ctrl-C
@@ -62,7 +81,14 @@ const exited = (child: ChildProcess) => new Promise<number>((r) => child.on('exi
 
 // A lively shop: allowed (policy or an explicit rule for the viewer) and denied pods.
 function demoPods(ns: string): FakePod[] {
-  return samplePods(ns)
+  return samplePods(ns).map((p) => ({ ...p, labels: { ...p.labels, 'app.kubernetes.io/part-of': 'shop' } }))
+}
+
+// The sample Flow: every shop pod, minus checkout's chatty "cart updated" lines (a grep filter).
+const flowSpec = {
+  match: [{ select: { labels: { 'app.kubernetes.io/part-of': 'shop' } } }],
+  filters: [{ grep: { exclude: [{ key: 'message', pattern: '/cart updated/' }] } }],
+  localOutputRefs: ['discard'],
 }
 
 const lines: Record<string, ((i: number) => object)[]> = {
@@ -95,54 +121,52 @@ async function local(): Promise<void> {
   const t0 = Date.now()
   say('starting a local Kubernetes control plane (the first run builds it from source: ~15 min)')
   let state: ClusterState | undefined
-  let stack: Stack | undefined
+  let logSocket: LogSocket | undefined
+  let live: LiveFluentd | undefined
+  let feeder: NodeJS.Timeout | undefined
   const dir = mkdtempSync(path.join(tmpdir(), 'log-socket-demo-'))
   let code = 1
   try {
     state = await startCluster((line) => say(line))
     const c = view(state)
     say(`control plane ${c.version} ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
-    for (const name of ['log-socket', 'shop']) {
+    state.pipeline = await startPipeline(c, state.registration, (line) => say(line))
+    const missing = Object.entries(state.pipeline.missing).filter(([part]) => part !== 'syslog-ng')
+    for (const name of ['log-socket', 'shop', 'logging']) {
       await c.kubectl(['create', 'namespace', name])
     }
-    say('starting log-socket (controller + relay) and the fluentd-faithful sender')
-    stack = await startStack(c, {
-      namespace: 'log-socket',
-      scope: 'shop',
-      pods: demoPods('shop'),
-      message: demoMessage,
-      recordsPerChunk: 3,
-      flushIntervalMs: 700,
-      activationDelayMs: 1500,
-    })
     const custom = c.kc.makeApiClient(CustomObjectsApi)
-    await custom.createNamespacedCustomObject({
-      group: L,
-      version: 'v1beta1',
-      namespace: 'shop',
-      plural: 'outputs',
-      body: {
-        apiVersion: `${L}/v1beta1`,
-        kind: 'Output',
-        metadata: { name: 'discard' },
-        spec: { nullout: {} },
-      },
-    })
-    await custom.createNamespacedCustomObject({
-      group: L,
-      version: 'v1beta1',
-      namespace: 'shop',
-      plural: 'flows',
-      body: {
-        apiVersion: `${L}/v1beta1`,
-        kind: 'Flow',
-        metadata: { name: 'checkout' },
-        spec: {
-          match: [{ select: { labels: { 'app.kubernetes.io/part-of': 'shop' } } }],
-          localOutputRefs: ['discard'],
-        },
-      },
-    })
+    const create = (plural: string, kind: string, name: string, spec: object) =>
+      custom.createNamespacedCustomObject({
+        group: L,
+        version: 'v1beta1',
+        namespace: 'shop',
+        plural,
+        body: { apiVersion: `${L}/v1beta1`, kind, metadata: { name }, spec },
+      })
+    if (state.pipeline.operator && !missing.length) {
+      say('path: the REAL pipeline — logging-operator renders the Flow, real fluentd runs it into the tap')
+      const real = await realPipeline(c, create)
+      logSocket = real.logSocket
+      live = real.live
+      feeder = real.feeder
+    } else {
+      say('path: a fluentd-faithful SENDER stands in for fluentd; the real pipeline is missing here:')
+      for (const [part, why] of missing) say(`  ${part}: ${why.split('\n')[0]}`)
+      say('starting log-socket (controller + relay) and the fluentd-faithful sender')
+      logSocket = await startStack(c, {
+        namespace: 'log-socket',
+        scope: 'shop',
+        pods: demoPods('shop'),
+        message: demoMessage,
+        recordsPerChunk: 3,
+        flushIntervalMs: 700,
+        activationDelayMs: 1500,
+      })
+      await create('outputs', 'Output', 'discard', { nullout: {} })
+      await create('flows', 'Flow', 'checkout', flowSpec)
+      say("the sender posts every record: it does not run the Flow's filters")
+    }
     await grantViewer(c.kc, 'shop', 'log-socket')
     const kubeconfig = writeTokenKubeconfig(c, dir, await c.serviceAccountToken('shop', 'viewer'), 'viewer')
     say('Flow shop/checkout is ready. Running, as ServiceAccount shop/viewer:')
@@ -156,7 +180,9 @@ async function local(): Promise<void> {
     say(`failed: ${(err as Error).message}`)
   } finally {
     say('cleaning up')
-    await stack?.stop().catch(() => {})
+    clearInterval(feeder)
+    await live?.stop().catch(() => {})
+    await logSocket?.stop().catch(() => {})
     if (state) {
       await stopCluster(state)
     }
@@ -164,6 +190,47 @@ async function local(): Promise<void> {
     say('done')
   }
   process.exit(code)
+}
+
+// The real path: a Logging for the shop namespace, log-socket, the sample Flow accepted by the real
+// operator, real fluentd following what it renders (reloading as taps come and go, as the
+// config-reloader does), fed the shop's records as fluent-bit would forward them.
+async function realPipeline(
+  c: TestCluster,
+  create: (plural: string, kind: string, name: string, spec: object) => Promise<unknown>,
+): Promise<{ logSocket: LogSocket; live: LiveFluentd; feeder: NodeJS.Timeout }> {
+  const logging = await createLogging(c.kc, {
+    aggregator: 'fluentd',
+    name: 'demo',
+    loggingRef: '',
+    controlNamespace: 'logging',
+    watchNamespaces: ['shop'],
+  })
+  say('starting log-socket (controller + relay)')
+  const logSocket = await startLogSocket(c, { namespace: 'log-socket', scope: 'shop' })
+  await create('outputs', 'Output', 'discard', { nullout: {} })
+  await create('flows', 'Flow', 'checkout', flowSpec)
+  await waitForStatus(c.kc, 'Flow', 'shop', 'checkout', accepted, 'active and no problems')
+  say('logging-operator accepted Flow shop/checkout; starting fluentd on what it rendered')
+  const live = await followFlows({
+    kc: c.kc,
+    logging,
+    flows: ['flow:shop:checkout'],
+    endpoint: logSocket.resolve,
+    allowHosts: [c.testHost.ip],
+    log: (line) => say(`fluentd: ${line}`),
+  })
+  say(`fluentd runs the Flow's filters: checkout's "cart updated" lines never reach the tap`)
+  const pods = demoPods('shop')
+  let i = 0
+  const feeder = setInterval(() => {
+    const records = [0, 1, 2].map(() => {
+      const pod = pods[i % pods.length]!
+      return containerdRecord(pod, demoMessage(pod, i++))
+    })
+    live.emit(records).catch((err) => say(`feeding fluentd: ${(err as Error).message}`))
+  }, 700)
+  return { logSocket, live, feeder }
 }
 
 // The viewer may tap Flows in `ns` and reach the relay's stream port in `relayNs`.
@@ -199,7 +266,12 @@ async function grantViewer(kc: KubeConfig, ns: string, relayNs: string): Promise
 // Against a real cluster: logging-operator and the log-socket chart must be installed already.
 async function currentCluster(): Promise<void> {
   const kc = new KubeConfig()
-  kc.loadFromDefault()
+  try {
+    kc.loadFromDefault()
+  } catch (err) {
+    say(`cannot read your kubeconfig: ${(err as Error).message}`)
+    process.exit(2)
+  }
   const ctx = kc.getCurrentContext()
   say(`using the current context ${JSON.stringify(ctx)} (${kc.getCurrentCluster()?.server})`)
   const ns = 'log-socket-demo'

@@ -3,13 +3,22 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { CLUSTER_ENV, type ClusterState, startCluster, stopCluster } from '../../local-cluster/cluster.ts'
+import {
+  CLUSTER_ENV,
+  type ClusterState,
+  startCluster,
+  stopCluster,
+  view,
+} from '../../local-cluster/cluster.ts'
 import { isAlive } from '../../local-cluster/control-plane.ts'
+import { describeOperatorLog } from '../../local-cluster/real-pipeline/operator.ts'
+import { missingBanner, startPipeline } from '../../local-cluster/real-pipeline/pipeline.ts'
 import { netnsExists } from '../../local-cluster/test-host.ts'
 
 const say = (line: string) => process.stderr.write(`[test-run] ${line}\n`)
 const t0 = Date.now()
 const repoRoot = path.resolve(import.meta.dirname, '..', '..')
+const ci = process.env.CI === 'true'
 
 let state: ClusterState | undefined
 let tearingDown: Promise<void> | undefined
@@ -20,7 +29,10 @@ function teardown(): Promise<void> {
     const s = state
     const t = Date.now()
     await stopCluster(s)
+    const op = s.pipeline?.operator
     const left = [
+      ...(op && isAlive(op.pid) ? [`logging-operator (${op.pid})`] : []),
+      ...(op && existsSync(op.workDir) ? [`dir ${op.workDir}`] : []),
       ...Object.entries(s.controlPlane.pids)
         .filter(([, pid]) => isAlive(pid))
         .map(([n, pid]) => `process ${n} (${pid})`),
@@ -58,6 +70,11 @@ try {
   say(
     `control plane ${state.controlPlane.version} up at ${state.controlPlane.server} in ${Date.now() - t0} ms`,
   )
+  const t1 = Date.now()
+  state.pipeline = await startPipeline(view(state), state.registration, say)
+  if (state.pipeline.operator) say(`logging-operator up in ${Date.now() - t1} ms`)
+  const banner = missingBanner(state.pipeline, ci)
+  for (const line of banner) say(line)
   const stateFile = path.join(state.controlPlane.workDir, 'cluster.json')
   writeFileSync(stateFile, JSON.stringify(state))
   const code = await new Promise<number>((resolve) => {
@@ -79,7 +96,13 @@ try {
   })
   const m = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(tail)
   if (m) process.stdout.write(`tests: ${m[2]} passed, ${m[3] ?? 0} failed\n`)
-  process.exitCode = code
+  const op = state.pipeline.operator
+  if (op && (code !== 0 || !isAlive(op.pid))) {
+    if (!isAlive(op.pid)) say('the logging-operator died during the run')
+    process.stderr.write(`${describeOperatorLog(op)}\n`)
+  }
+  for (const line of banner) say(line)
+  process.exitCode = code || (ci && banner.length ? 1 : 0) || (op && !isAlive(op.pid) ? 1 : 0)
 } catch (err) {
   say((err as Error).message)
   process.exitCode = 1
