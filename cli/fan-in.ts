@@ -165,9 +165,11 @@ export async function streamReplicas(o: FanInOptions, h: FanInHandlers): Promise
       return
     }
     if (typeof end === 'object') {
-      const fatal = end.error instanceof K8stailError && end.error.exitCode === 4 // forbidden
+      // Forbidden (a refused token, or no pods/proxy for this replica) ends only this replica's
+      // stream while others are read: a replica scaled past what the tapper role names, say.
+      const forbidden = end.error instanceof K8stailError && end.error.exitCode === 4
       lastError = end.error
-      if (fatal || running === 0) {
+      if (running === 0 || (forbidden && !fanIn)) {
         for (const x of streams.values()) x.abort.abort()
         settle({ error: end.error })
         return
