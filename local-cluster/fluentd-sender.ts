@@ -2,8 +2,9 @@
 // fluentd for every http Output/ClusterOutput on the API server. Like a real config reload, an
 // Output takes effect only after an activation delay (and again after each spec change); from
 // then on, every flush interval, one buffer chunk is posted to `spec.http.endpoint` exactly as
-// out_http would (logging-operator.md §4): one pod's records per chunk (chunk key `tag`), NDJSON
-// or an array per `json_array`, gzip per `compress`, `headers` then Content-Type, POST or PUT.
+// out_http would (docs/real-pipeline.md, tested with the real fluentd): one pod's records per chunk
+// (chunk key `tag`), NDJSON or an array per `json_array`, gzip per `compress`, `headers` then
+// Content-Type, POST or PUT.
 import {
   CustomObjectsApi,
   type KubeConfig,

@@ -1,6 +1,7 @@
-// Realistic records and out_http chunks (logging-operator.md §4-5), for tests, the demo and the
-// benchmark. A record is what fluent-bit's cri parser + kubernetes filter produce on containerd;
-// a chunk is exactly the request body/headers fluentd's out_http builds from a buffer chunk.
+// Realistic records and out_http chunks (what real fluentd posts: docs/real-pipeline.md), for tests,
+// the demo and the benchmark. A record is what fluent-bit's cri parser + kubernetes filter produce
+// on containerd; a chunk is exactly the request body/headers fluentd's out_http builds from a
+// buffer chunk.
 import { createHash } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 

@@ -4,20 +4,11 @@
 // fluentd's root_dir, where unrecoverable chunks are backed up) is rewritten to a folder inside it,
 // and so are mounted output secrets. fluentd runs in the foreground in its own process group and
 // is killed by PID; the dir is removed. Endpoints may point only at loopback or the test host.
-import { type ChildProcess, spawn } from 'node:child_process'
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { freePort, isAlive } from '../control-plane.ts'
+import { freePort } from '../control-plane.ts'
+import { startDaemon } from './daemon.ts'
 import type { Directive } from './fluentd-config.ts'
 import { locateParts } from './parts.ts'
 
@@ -179,48 +170,13 @@ export async function startFluentd(o: FluentdOptions): Promise<Fluentd> {
     throw err
   }
   writeFileSync(configPath, config)
-  const fd = openSync(logFile, 'a')
-  let child: ChildProcess
-  try {
-    child = spawn(parts.fluentd, ['-c', configPath], { detached: true, stdio: ['ignore', fd, fd], cwd: dir })
-  } finally {
-    closeSync(fd)
-  }
-  child.unref()
-  const pid = child.pid
-  if (!pid) {
-    rmSync(dir, { recursive: true, force: true })
-    throw new Error(`could not start ${parts.fluentd}`)
-  }
-  const readLog = () => {
-    try {
-      return readFileSync(logFile, 'utf8')
-    } catch {
-      return ''
-    }
-  }
-  let stopped: Promise<void> | undefined
-  const stop = () => {
-    stopped ??= (async () => {
-      signalGroup(pid, 'SIGTERM')
-      const deadline = Date.now() + 10_000
-      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-      signalGroup(pid, 'SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-    })()
-    return stopped
-  }
-  // A test process that dies mid-test takes its fluentd with it.
-  const onExit = () => {
-    signalGroup(pid, 'SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.once('exit', onExit)
+  const daemon = startDaemon({ command: parts.fluentd, args: ['-c', configPath], dir, logFile })
+  const { pid, readLog, stop } = daemon
   const workersRunning = () => (readLog().match(/fluentd worker is now running/g) ?? []).length
   const waitRunning = async (count: number, what: string) => {
     const deadline = Date.now() + 60_000
     while (workersRunning() < count) {
-      if (!isAlive(pid)) throw new Error(`fluentd exited ${what}:\n${readLog().slice(-4000)}`)
+      if (!daemon.alive()) throw new Error(`fluentd exited ${what}:\n${readLog().slice(-4000)}`)
       if (Date.now() > deadline)
         throw new Error(`fluentd not running after 60 s ${what}:\n${readLog().slice(-4000)}`)
       await new Promise((r) => setTimeout(r, 100))
@@ -230,7 +186,6 @@ export async function startFluentd(o: FluentdOptions): Promise<Fluentd> {
     await waitRunning(1, 'at start')
   } catch (err) {
     await stop()
-    process.removeListener('exit', onExit)
     throw err
   }
   return {
@@ -264,10 +219,7 @@ export async function startFluentd(o: FluentdOptions): Promise<Fluentd> {
       if (!res.ok) throw new Error(`fluentd config.reload answered ${res.status}`)
       await waitRunning(before + 1, 'after config.reload')
     },
-    async stop() {
-      await stop()
-      process.removeListener('exit', onExit)
-    },
+    stop,
   }
 }
 
@@ -279,13 +231,5 @@ function listFiles(root: string): string[] {
       .sort()
   } catch {
     return []
-  }
-}
-
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig)
-  } catch {
-    // gone
   }
 }

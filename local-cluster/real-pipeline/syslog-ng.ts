@@ -2,12 +2,12 @@
 // loopback port), the chosen destinations and the log paths leading to them. The caller feeds the
 // source JSON lines as fluent-bit sends them to syslog-ng (`json_lines`, date key `ts`). syslog-ng
 // runs in the foreground in its own process group, killed by PID; its temp dir is removed.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { freePort, isAlive } from '../control-plane.ts'
+import { freePort } from '../control-plane.ts'
+import { startDaemon } from './daemon.ts'
 import { type SyslogNgHarnessOptions, syslogNgHarnessConfig } from './syslog-ng-config.ts'
 
 export interface SyslogNgOptions extends Omit<SyslogNgHarnessOptions, 'port'> {
@@ -43,78 +43,43 @@ export async function startSyslogNg(o: SyslogNgOptions): Promise<SyslogNg> {
   const configPath = path.join(dir, 'syslog-ng.conf')
   const logFile = path.join(dir, 'syslog-ng.log')
   writeFileSync(configPath, config)
-  const fd = openSync(logFile, 'a')
-  let child: ChildProcess
-  try {
-    child = spawn(
-      'syslog-ng',
-      [
-        '-F',
-        '-e', // its own messages to stderr (our log file), not to the system's
-        '-f',
-        configPath,
-        '-p',
-        path.join(dir, 'syslog-ng.pid'),
-        '-R',
-        path.join(dir, 'syslog-ng.persist'),
-        '-c',
-        path.join(dir, 'syslog-ng.ctl'),
-        '--no-caps',
-      ],
-      { detached: true, stdio: ['ignore', fd, fd], cwd: dir },
-    )
-  } finally {
-    closeSync(fd)
-  }
-  child.unref()
-  const pid = child.pid
-  if (!pid) {
-    rmSync(dir, { recursive: true, force: true })
-    throw new Error('could not start syslog-ng')
-  }
-  const readLog = () => {
-    try {
-      return readFileSync(logFile, 'utf8')
-    } catch {
-      return ''
-    }
-  }
-  let stopped: Promise<void> | undefined
-  const stop = () => {
-    stopped ??= (async () => {
-      signalGroup(pid, 'SIGTERM')
-      const deadline = Date.now() + 10_000
-      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-      signalGroup(pid, 'SIGKILL')
-      rmSync(dir, { recursive: true, force: true })
-    })()
-    return stopped
-  }
-  const onExit = () => {
-    signalGroup(pid, 'SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
-  process.once('exit', onExit)
+  const daemon = startDaemon({
+    command: 'syslog-ng',
+    args: [
+      '-F',
+      '-e', // its own messages to stderr (our log file), not to the system's
+      '-f',
+      configPath,
+      '-p',
+      path.join(dir, 'syslog-ng.pid'),
+      '-R',
+      path.join(dir, 'syslog-ng.persist'),
+      '-c',
+      path.join(dir, 'syslog-ng.ctl'),
+      '--no-caps',
+    ],
+    dir,
+    logFile,
+  })
+  const { readLog, stop } = daemon
   // Ready when its source accepts connections.
   const deadline = Date.now() + 30_000
   for (;;) {
-    if (!isAlive(pid)) {
+    if (!daemon.alive()) {
       const log = readLog()
       await stop()
-      process.removeListener('exit', onExit)
       throw new Error(`syslog-ng exited at start:\n${log.slice(-4000)}\n--- config ---\n${config}`)
     }
     if (await canConnect(port)) break
     if (Date.now() > deadline) {
       const log = readLog()
       await stop()
-      process.removeListener('exit', onExit)
       throw new Error(`syslog-ng not listening after 30 s:\n${log.slice(-4000)}`)
     }
     await new Promise((r) => setTimeout(r, 100))
   }
   return {
-    pid,
+    pid: daemon.pid,
     dir,
     config,
     send(records) {
@@ -127,10 +92,7 @@ export async function startSyslogNg(o: SyslogNgOptions): Promise<SyslogNg> {
       })
     },
     log: readLog,
-    async stop() {
-      await stop()
-      process.removeListener('exit', onExit)
-    },
+    stop,
   }
 }
 
@@ -143,12 +105,4 @@ function canConnect(port: number): Promise<boolean> {
     })
     s.once('error', () => resolve(false))
   })
-}
-
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig)
-  } catch {
-    // gone
-  }
 }

@@ -1,4 +1,4 @@
-// Hostile senders for one tap (the bench's hostile scenario and test/relay-hostile.test.ts):
+// Hostile senders for one tap (the bench's hostile scenario and test/relay-hostile.process.test.ts):
 // - slow posters: connections that send their headers and a few bytes of a body, then nothing
 //   (half-open connections, senders behind a partition); each one cut off is replaced at once;
 // - gzip bombs, posted by `bombs` concurrent senders (each `pauseMs` after the answer to its
