@@ -54,6 +54,8 @@ export const KINDS = {
     'Namespaced',
   ),
   Logging: row(LOGGING_OPERATOR, 'v1beta1', 'Logging', 'loggings', 'Cluster'),
+  // The relay's own Service's slices: which replicas are ready (controller/kube/endpoints.ts).
+  EndpointSlice: row('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', 'Namespaced'),
 } as const satisfies { [K in string]: KindInfo & { kind: K } }
 
 type KindName = keyof typeof KINDS

@@ -108,11 +108,36 @@ export const LogTapStatus = Type.Object({
   streamPath: Type.Optional(
     Type.String({ description: 'WebSocket path of the stream on the relay service.' }),
   ),
-  listeners: Type.Optional(Type.Integer({ minimum: 0, description: 'Clients streaming now (relay).' })),
+  listeners: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Clients streaming now, over all relay replicas.' }),
+  ),
   recordsReceived: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'Records the relay received for this tap (relay).' }),
+    Type.Integer({
+      minimum: 0,
+      description: 'Records the relay replicas received for this tap (the sum of status.relays).',
+    }),
   ),
   lastRecordTime: Type.Optional(Type.String({ format: 'date-time' })),
+  relays: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String({ minLength: 1, maxLength: 253, description: 'The relay replica (its pod).' }),
+        listeners: Type.Integer({ minimum: 0, description: 'Clients streaming from this replica now.' }),
+        recordsReceived: Type.Integer({
+          minimum: 0,
+          description: 'Records this replica received for the tap since it started.',
+        }),
+        lastRecordTime: Type.Optional(Type.String({ format: 'date-time' })),
+      }),
+      {
+        description:
+          "Each relay replica's own counters, written by that replica; the controller sums them into listeners and recordsReceived and removes the entries of replicas that are gone.",
+        // Entries merge by name under server-side apply: each replica owns its own.
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      },
+    ),
+  ),
 })
 export type LogTapStatus = Static<typeof LogTapStatus>
 
@@ -172,8 +197,16 @@ export const FINALIZER_TAP = `${GROUP}/cleanup`
 export const FINALIZER_OUTPUT = `${GROUP}/unreferenced`
 
 export const FIELD_MANAGER_CONTROLLER = 'log-socket-controller'
+// The relay totals (status.listeners, recordsReceived, lastRecordTime), written by the leading
+// controller from status.relays.
 export const FIELD_MANAGER_RELAY = 'log-socket-relay'
 export const FIELD_MANAGER_CLI = 'k8stail'
+
+// The field manager of one relay replica's status.relays entry: one manager per replica, so
+// replicas never overwrite each other's counters.
+export function relayFieldManager(replica: string): string {
+  return `${FIELD_MANAGER_RELAY}-${replica}`.slice(0, 128)
+}
 
 export function streamPath(namespace: string, name: string): string {
   return `/taps/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`

@@ -172,5 +172,7 @@ t.test('rbac-team.yaml gives alice what k8stail needs, where it needs it', async
   t.ok(await can('create', 'leases.coordination.k8s.io', team), 'session heartbeat Leases')
   t.ok(await can('get', 'services/proxy', relay, 'http:log-socket:10001'), 'the stream through the proxy')
   t.notOk(await can('get', 'services/proxy', relay, 'log-socket:10000'), 'not the ingest port')
+  t.ok(await can('get', 'pods/proxy', relay, 'log-socket-1:10001'), "each relay replica's stream")
+  t.notOk(await can('get', 'pods/proxy', relay, 'log-socket-1:8080'), "not a replica's ops port")
   t.notOk(await can('create', 'logtaps.logsocket.dev', namespaces['logging']!), 'not in other namespaces')
 })

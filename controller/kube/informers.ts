@@ -25,24 +25,38 @@ import { realTimers, type Timers } from './timers.ts'
 type InformerEvent = 'add' | 'update' | 'delete'
 export type InformerHandler = (event: InformerEvent, obj: KObject) => void
 
-// How an informer lists and watches; `namespace` limits a namespaced kind to one namespace.
+// How an informer lists and watches; `namespace` limits a namespaced kind to one namespace,
+// `labelSelector` to the objects it selects (the watch gets the same selector).
 interface ListWatchSource {
   path: string
   list: () => Promise<{ items: KObject[]; metadata?: { resourceVersion?: string } }>
 }
 
-function listWatchSource(custom: CustomObjectsApi, kind: KindInfo, namespace?: string): ListWatchSource {
+function listWatchSource(
+  custom: CustomObjectsApi,
+  kind: KindInfo,
+  namespace?: string,
+  labelSelector?: string,
+): ListWatchSource {
   const { group, version, plural } = kind
+  const selector = labelSelector ? { labelSelector } : {}
   if (namespace && kind.scope === 'Namespaced') {
     return {
       path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
       list: async () =>
-        (await custom.listNamespacedCustomObject({ group, version, namespace, plural })) as never,
+        (await custom.listNamespacedCustomObject({
+          group,
+          version,
+          namespace,
+          plural,
+          ...selector,
+        })) as never,
     }
   }
   return {
     path: `/apis/${group}/${version}/${plural}`,
-    list: async () => (await custom.listClusterCustomObject({ group, version, plural })) as never,
+    list: async () =>
+      (await custom.listClusterCustomObject({ group, version, plural, ...selector })) as never,
   }
 }
 
@@ -61,13 +75,17 @@ export class SharedInformer {
   private readonly timers: Timers
   private readonly kind: string
 
-  constructor(kc: KubeConfig, kind: KindInfo, o: { namespace?: string; log: pino.Logger; timers?: Timers }) {
+  constructor(
+    kc: KubeConfig,
+    kind: KindInfo,
+    o: { namespace?: string; labelSelector?: string; log: pino.Logger; timers?: Timers },
+  ) {
     this.log = o.log
     this.timers = o.timers ?? realTimers
     this.kind = kind.kind
     let resolve = () => {}
     this.firstSync = { promise: new Promise<void>((r) => (resolve = r)), resolve }
-    const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace)
+    const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace, o.labelSelector)
     // List items may lack kind; every cached object carries it.
     const list = async () => {
       let r: Awaited<ReturnType<ListWatchSource['list']>>
@@ -84,7 +102,7 @@ export class SharedInformer {
       for (const item of r.items) item.kind ??= this.kind
       return r as never
     }
-    this.lw = new ListWatch(source.path, new Watch(kc), list, false)
+    this.lw = new ListWatch(source.path, new Watch(kc), list, false, o.labelSelector)
     for (const event of ['add', 'update', 'delete'] as const) {
       this.lw.on(event, (obj: KubernetesObject) => this.dispatch(event, obj as unknown as KObject))
     }

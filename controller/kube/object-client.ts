@@ -8,7 +8,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node'
 import { KINDS, type NamespacedKindName, resourceOf } from '../../api/kinds.ts'
-import { FIELD_MANAGER_CONTROLLER } from '../../api/logtap.ts'
+import { FIELD_MANAGER_CONTROLLER, FIELD_MANAGER_RELAY } from '../../api/logtap.ts'
 import { isConflict, isNotFound, statusCode } from './api-errors.ts'
 import type { JsonPatchOp, KObject } from './objects.ts'
 
@@ -193,6 +193,40 @@ export class ObjectClient {
         force: true,
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+  }
+
+  // The relay totals of a LogTap (status.listeners, recordsReceived, lastRecordTime) under their
+  // own field manager, pinned to one incarnation of the tap.
+  async applyRelayTotals(
+    namespace: string,
+    name: string,
+    uid: string,
+    totals: Record<string, unknown>,
+  ): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        ...resourceOf('LogTap'),
+        namespace,
+        name,
+        body: {
+          apiVersion: KINDS.LogTap.apiVersion,
+          kind: KINDS.LogTap.kind,
+          metadata: { name, namespace, uid },
+          status: totals,
+        },
+        fieldManager: FIELD_MANAGER_RELAY,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+  }
+
+  // A JSON patch of a LogTap's status subresource (guarded by its own test ops).
+  async jsonPatchTapStatus(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { ...resourceOf('LogTap'), namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     )
   }
 }

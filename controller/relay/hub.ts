@@ -4,7 +4,12 @@
 import { isUtf8 } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
+import {
+  CloseCodes,
+  type HelloMessage,
+  type ReplicaRef,
+  type ReplicasMessage,
+} from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
 import { TapFrames } from './frames.ts'
 import { Listener } from './listener.ts'
@@ -12,6 +17,7 @@ import type { RelayMemory } from './memory.ts'
 import type { RelayMetrics, ShedCause, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
+import type { ReplicaDirectory } from './replicas.ts'
 import { RecordRing } from './ring.ts'
 import type { TapInfo } from './tap-directory.ts'
 import type { StatusSink } from './tap-status.ts'
@@ -54,6 +60,7 @@ export interface HubOptions {
   limits: RelayLimits
   memory: RelayMemory
   onStatus?: StatusSink
+  replicas?: ReplicaDirectory
 }
 
 export class Hub {
@@ -61,9 +68,11 @@ export class Hub {
   #taps = new Map<string, TapState>()
   #o: HubOptions
   #buffered = 0
+  #replicasSent = '' // the ready set listeners were last told, as JSON
 
   constructor(o: HubOptions) {
     this.#o = o
+    this.#replicasSent = JSON.stringify(o.replicas?.ready())
   }
 
   #state(info: TapInfo): TapState {
@@ -229,6 +238,7 @@ export class Hub {
       lastSeq: last,
       replayFrom: start <= last ? start : 0,
       resumed,
+      ...this.#replicaFields(),
     }
     listener.sendNow(hello)
     if (gap) listener.addDropped(gap[0], gap[1], 'replay-exhausted')
@@ -241,6 +251,24 @@ export class Hub {
     listener.pump()
     this.#report(s)
     return listener
+  }
+
+  #replicaFields(): Pick<HelloMessage, 'replica' | 'replicas'> {
+    const r = this.#o.replicas
+    if (!r) return {}
+    const ready = r.ready()
+    return ready ? { replica: r.self, replicas: ready } : { replica: r.self }
+  }
+
+  // The ready replicas may have changed: tell every listener when they did, so clients read the
+  // tap from the replicas that now take fluentd's posts.
+  replicasChanged(): void {
+    const ready: ReplicaRef[] | undefined = this.#o.replicas?.ready()
+    const json = JSON.stringify(ready)
+    if (!ready || json === this.#replicasSent) return
+    this.#replicasSent = json
+    const message: ReplicasMessage = { type: 'replicas', replicas: ready }
+    for (const l of this.listeners()) l.sendNow(message)
   }
 
   #detach(s: TapState, l: Listener): void {

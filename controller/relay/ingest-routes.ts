@@ -219,7 +219,9 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           if (enc && enc !== 'gzip' && enc !== 'identity')
             return refuse(reply, 415, 'unsupported-encoding', 'Content-Encoding must be gzip or identity')
           if ((declaredLength(req) ?? 0) > limits.maxBodyBytes) return tooLarge(reply)
-          reply.removeHeader('connection')
+          // While draining, every answer closes its connection: fluentd's next post opens a new
+          // one, which the Service gives to a replica that is still ready.
+          if (!ctx.draining) reply.removeHeader('connection')
           const key = `${namespace}/${name}`
           const sender = req.socket.remoteAddress ?? ''
           const cause = slots.take(key, sender)

@@ -76,6 +76,7 @@ export async function startTestRelay(
     ingestKey: key,
     auth: o.auth ?? tableAuth({ 'token-alice': 'alice' }, { alice: ['*'] }),
     ...(o.onStatus ? { onStatus: o.onStatus } : {}),
+    ...(o.replicas ? { replicas: o.replicas } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
     host: '127.0.0.1',
