@@ -46,8 +46,8 @@ async function assertMidway(t: Test, o: Objects, step: Action['type']) {
   const ref = refs?.includes('logtap-k')
   const mid: Record<string, boolean> = {
     AddTapFinalizer: !tap?.metadata.finalizers?.length && !out,
-    ApplyOutput: !!tap?.metadata.finalizers?.length && !out,
-    ApplySecret: !!out && !secret && !ref,
+    ApplySecret: !secret && !out && !ref,
+    ApplyOutput: !!secret && !out,
     Attach: !!out && !!secret && !ref,
     ApplyMirrorFlow: !!out && !!secret && !mirror,
     Detach: !!tap?.metadata.deletionTimestamp && !!ref && !!out,
@@ -60,7 +60,7 @@ async function assertMidway(t: Test, o: Objects, step: Action['type']) {
 }
 
 const creationSteps = {
-  inject: ['AddTapFinalizer', 'ApplyOutput', 'ApplySecret', 'Attach'],
+  inject: ['AddTapFinalizer', 'ApplySecret', 'ApplyOutput', 'Attach'],
   mirror: ['ApplySecret', 'ApplyMirrorFlow'],
 } as const
 for (const mode of ['inject', 'mirror'] as const) {

@@ -76,8 +76,8 @@ t.test('SyslogNGFlow tap: a SyslogNGOutput with http() to the tap’s ingest URL
   const d = desired(obs({ tap, flows: [flow] }), cfg)
   t.same(
     d.plan.map(types),
-    [['AddTapFinalizer', 'ApplyOutput', 'ApplySecret'], ['Attach']],
-    'finalizer, output and Secret together; the ref last',
+    [['AddTapFinalizer', 'ApplySecret'], ['ApplyOutput'], ['Attach']],
+    'finalizer and Secret together; the output that names it next; the ref last',
   )
   const out = applied(d, 'ApplyOutput')!
   t.equal(out.kind, 'SyslogNGOutput')
@@ -152,7 +152,7 @@ t.test(
       message: /SyslogNGClusterFlow taps must live in the logging control namespace \(logging\)/,
     })
     const ok = desired(obs({ tap, flows, loggings: [logging('ns')] }), cfg)
-    t.same(types(ok.plan.flat()), ['ApplyOutput', 'ApplySecret', 'Attach'])
+    t.same(types(ok.plan.flat()), ['ApplySecret', 'ApplyOutput', 'Attach'])
     t.equal(applied(ok, 'ApplyOutput')?.kind, 'SyslogNGClusterOutput')
     t.match(ok.plan.flat()[2], { field: 'globalOutputRefs', output: { kind: 'SyslogNGClusterOutput' } })
   },
@@ -205,7 +205,7 @@ t.test(
       'SyslogNGFlow',
     )
     const d = desired(obs({ tap, flows: [src] }), cfg)
-    t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplySecret', 'ApplyMirrorFlow'])
+    t.same(types(d.plan.flat()), ['ApplySecret', 'ApplyOutput', 'ApplyMirrorFlow'])
     const copy = applied(d, 'ApplyMirrorFlow')!
     t.equal(copy.kind, 'SyslogNGFlow')
     t.same(copy.spec, { match, filters: [{ rewrite: [] }], localOutputRefs: ['logtap-t'] })

@@ -78,21 +78,24 @@ const stages = (d: ReturnType<typeof desired>) => d.plan.map(types)
 const cond = (d: ReturnType<typeof desired>, type: string) =>
   d.status?.conditions.find((c) => c.type === type)
 
-t.test('new inject tap: finalizer, Output and its Secret, then the ref — in that order', async (t) => {
-  const tap = mkTap({}, { finalizers: [] })
-  const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
-  t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplyOutput', 'ApplySecret', 'Attach'])
-  t.same(
-    stages(d),
-    [['AddTapFinalizer', 'ApplyOutput', 'ApplySecret'], ['Attach']],
-    'finalizer, Output and Secret together; the ref last',
-  )
-  t.match(cond(d, 'Attached'), { status: 'True' })
-  t.match(cond(d, 'Ready'), { status: 'False', reason: 'WaitingForLoggingOperator' })
-  t.equal(d.requeueAfterMs, 60_000, 'back when the wait for the operator runs out')
-  t.equal(d.status?.outputName, 'logtap-t')
-  t.equal(d.status?.streamPath, '/taps/ns/t')
-})
+t.test(
+  'new inject tap: finalizer and the Secret, the Output that names it, then the ref — in that order',
+  async (t) => {
+    const tap = mkTap({}, { finalizers: [] })
+    const d = desired(obs({ tap, flows: [mkFlow('f', { localOutputRefs: ['es'] })] }), cfg)
+    t.same(types(d.plan.flat()), ['AddTapFinalizer', 'ApplySecret', 'ApplyOutput', 'Attach'])
+    t.same(
+      stages(d),
+      [['AddTapFinalizer', 'ApplySecret'], ['ApplyOutput'], ['Attach']],
+      'finalizer and Secret together; the Output next; the ref last',
+    )
+    t.match(cond(d, 'Attached'), { status: 'True' })
+    t.match(cond(d, 'Ready'), { status: 'False', reason: 'WaitingForLoggingOperator' })
+    t.equal(d.requeueAfterMs, 60_000, 'back when the wait for the operator runs out')
+    t.equal(d.status?.outputName, 'logtap-t')
+    t.equal(d.status?.streamPath, '/taps/ns/t')
+  },
+)
 
 t.test('converged tap: no actions, status unchanged on re-evaluation', async (t) => {
   const tap = mkTap()
@@ -139,7 +142,7 @@ t.test('mirror: flow copy created after the Output; deleted before the Output is
   const tap = mkTap({ mode: 'mirror' })
   const src = mkFlow('f', { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['es'] })
   const d = desired(obs({ tap, flows: [src] }), cfg)
-  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplySecret', 'ApplyMirrorFlow'])
+  t.same(types(d.plan.flat()), ['ApplySecret', 'ApplyOutput', 'ApplyMirrorFlow'])
   t.equal(d.status?.mirrorFlowName, 'logtap-t')
   const mirror = (d.plan.flat()[2] as { object: KObject }).object
   t.same(mirror.spec, { match: [{ select: { labels: { a: 'b' } } }], localOutputRefs: ['logtap-t'] })
@@ -216,8 +219,8 @@ t.test('ClusterFlow tap outside every control namespace', async (t) => {
     }),
     cfg,
   )
-  t.same(types(ok.plan.flat()), ['ApplyOutput', 'ApplySecret', 'Attach'])
-  t.equal((ok.plan.flat()[0] as { object: KObject }).object.kind, 'ClusterOutput')
+  t.same(types(ok.plan.flat()), ['ApplySecret', 'ApplyOutput', 'Attach'])
+  t.equal((ok.plan.flat()[1] as { object: KObject }).object.kind, 'ClusterOutput')
   t.match(ok.plan.flat()[2], { field: 'globalOutputRefs' })
 })
 
@@ -289,13 +292,14 @@ t.test('session tap: expired Lease deletes the tap; a live one schedules the nex
 t.test('mirror of a flow with a custom flowLabel is refused', async (t) => {
   const tap = mkTap({ mode: 'mirror' })
   const d = desired(obs({ tap, flows: [mkFlow('f', { flowLabel: '@x' })] }), cfg)
-  t.same(types(d.plan.flat()), ['ApplyOutput', 'ApplySecret'])
+  t.same(types(d.plan.flat()), ['ApplySecret', 'ApplyOutput'])
   t.match(cond(d, 'Attached'), { status: 'False', reason: 'MirrorUnsupported' })
 })
 
 t.test('output finalizer is part of the created Output', async (t) => {
   const d = desired(obs({ tap: mkTap(), flows: [mkFlow('f', {})] }), cfg)
-  t.same((d.plan.flat()[0] as { object: KObject }).object.metadata.finalizers, [FINALIZER_OUTPUT])
+  const apply = d.plan.flat().find((a) => a.type === 'ApplyOutput') as { object: KObject }
+  t.same(apply.object.metadata.finalizers, [FINALIZER_OUTPUT])
 })
 
 t.test(
@@ -318,11 +322,11 @@ t.test(
 
     const previous = ourSecret(mkTap({}, { uid: 'old' }))
     const d = desired(obs({ tap, flows, secret: previous }), cfg)
-    t.same(stages(d), [['DeleteSecret'], ['ApplyOutput', 'ApplySecret'], ['Attach']])
+    t.same(stages(d), [['DeleteSecret'], ['ApplySecret'], ['ApplyOutput'], ['Attach']])
     t.match(d.plan[0]?.[0], { type: 'DeleteSecret', uid: 'secret-uid' }, 'exactly that incarnation')
-    t.equal((d.plan[1]![1] as { existingUid?: string }).existingUid, undefined, 'then a new one is created')
+    t.equal((d.plan[1]![0] as { existingUid?: string }).existingUid, undefined, 'then a new one is created')
     t.same(
-      (d.plan[1]![1] as { object: KObject }).object.metadata.ownerReferences?.map((r) => r.kind),
+      (d.plan[1]![0] as { object: KObject }).object.metadata.ownerReferences?.map((r) => r.kind),
       ['LogTap'],
       'owned by the tap until the Output has a uid',
     )

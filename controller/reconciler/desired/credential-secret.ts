@@ -7,9 +7,9 @@
 // collector deletes an object only once every owner is gone, so the Secret lives exactly while the
 // tap or its Output does: it outlives every flow reference to the Output (logging-operator cannot
 // render a referenced Output whose Secret is missing, and would stop rendering the whole Logging),
-// and needs no finalizer, no watch and no delete of ours. It is created together with the Output,
-// owned by the tap alone until the Output has a uid (the next reconcile adds it), and must exist
-// before anything routes to the Output. The annotation
+// and needs no finalizer, no watch and no delete of ours. It is created a stage before the Output,
+// owned by the tap alone until the Output has a uid (the next reconcile adds it): the operator
+// renders every Output it sees and fails a Logging's whole render while a named Secret is missing. The annotation
 // logging.banzaicloud.io/<loggingRef> makes logging-operator re-render when it changes (a new
 // ingest key, say).
 import { tapCredential } from '../../../api/credential.ts'

@@ -5,8 +5,10 @@
 // missing output): an Output exists before any flow references it, and every reference to it is
 // gone before it is released. So a live tap's plan is, stage by stage:
 //   teardown of stale objects (detach refs → delete mirror flows → release and delete outputs),
-//   one step at a time → the tap finalizer, our Output and the credential Secret it references
-//   together (none needs another) → the ref (inject) or the mirror flow (mirror), which needs all.
+//   one step at a time → the tap finalizer with the credential Secret → our Output, which names
+//   the Secret (logging-operator renders every Output it sees, referenced or not, and fails the
+//   whole Logging's render while a Secret one names is missing) → the ref (inject) or the mirror
+//   flow (mirror), which needs the Output.
 // The Secret is never deleted by us: the garbage collector takes it once the tap and the Output
 // are both gone (credential-secret.ts).
 // The executor stops after the first stage that fails, and re-checks the dangerous steps (Attach,
@@ -117,7 +119,8 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     : { type: 'AddTapFinalizer' }
   const plan: Plan = [
     ...oneByOne([...teardownSteps(stale, routing, o.loggings), ...output.teardown]),
-    ...together(finalizer, output.apply, output.secret),
+    ...together(finalizer, output.secret),
+    ...together(output.apply),
     ...together(attach.action),
   ]
   const conditions = [flow.condition, output.condition, attach.condition, accepted.condition, ready].reduce(

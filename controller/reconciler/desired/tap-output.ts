@@ -1,6 +1,6 @@
 // The OutputReady condition and the steps for the tap's Output and its credential Secret: create or
-// update them when the flow can be tapped (the Output first: the Secret's owner reference needs its
-// uid), never adopt an object that is not ours, and wait for a stale incarnation to go.
+// update them when the flow can be tapped (the Secret first, owned by the tap alone until the Output
+// has a uid), never adopt an object that is not ours, and wait for a stale incarnation to go.
 import { Conditions, FINALIZER_OUTPUT } from '../../../api/logtap.ts'
 import { hasFinalizer, isDeleting, jsonEqual, type KObject, type ObjRef } from '../../kube/objects.ts'
 import type { ConditionInput } from './conditions.ts'
@@ -20,7 +20,7 @@ export interface OutputDecision {
   ready: boolean // the Output exists (or is about to be applied): the attachment may proceed
   teardown: Action[] // in order: an Output deleted under a live tap goes, to be recreated later
   apply?: Action
-  secret?: Action // together with `apply`
+  secret?: Action // a stage before `apply`: the Output names it
 }
 
 export interface OutputWorld {
