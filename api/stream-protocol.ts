@@ -17,6 +17,11 @@
 // summarised per pod at most once a second too, so a notice's `seq` may be lower than that of
 // records sent before it: clients must not drop a `denied` notice for its seq.
 import type { SelectionSummary } from './selection.ts'
+// Replicas: the relay may run as several replicas behind one Service, each ingesting the posts
+// the Service gives it, each with its own rings, sequence numbers and epoch. A replica names
+// itself and the ready replicas in `hello` and sends `replicas` whenever that set changes, so a
+// client can read the tap from every replica and merge the streams (sequence numbers, epoch and
+// resume are per replica). A relay that sends no `replicas` in `hello` is a single relay.
 
 export interface HelloMessage {
   type: 'hello'
@@ -27,6 +32,24 @@ export interface HelloMessage {
   replayFrom: number // first sequence number that will be replayed (0: no replay)
   resumed: boolean // true when `since` was honoured within the same epoch without loss
   selection?: SelectionSummary // present when a selection applies (the listener's and/or the tap's)
+  replica?: ReplicaRef // which replica this is; absent from relays older than replicas
+  // The ready replicas of the relay Service (this one included while it is ready); absent when
+  // the relay runs alone (no Service to watch).
+  replicas?: ReplicaRef[]
+}
+
+// One relay replica: its pod's name and the port its stream listens on, which is how a client
+// addresses it through the API server's pod proxy (`pods/<name>:<port>/proxy/...`).
+export interface ReplicaRef {
+  name: string
+  port: number
+}
+
+// The set of ready replicas changed (one became ready, or went away: shutting down, failed its
+// readiness probe, or was deleted). Sent by every replica to all of its listeners.
+export interface ReplicasMessage {
+  type: 'replicas'
+  replicas: ReplicaRef[]
 }
 
 /** @public (protocol message for every client) */
@@ -86,10 +109,11 @@ export type StreamMessage =
   | StatusMessage
   | SkippedMessage
   | SampledMessage
+  | ReplicasMessage
 
 // WebSocket close codes the relay uses (4000-4999 is the application range).
 export const CloseCodes = {
-  GoingAway: 1001, // relay shutting down: reconnect
+  GoingAway: 1001, // relay shutting down: reconnect (to the other replicas, or to this one once it is back)
   InternalError: 1011, // the relay failed to set the stream up: reconnect
   TapDeleted: 4004, // the LogTap is gone: do not reconnect
   Unauthorized: 4001,

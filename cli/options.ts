@@ -1,5 +1,7 @@
 // Flags in, one frozen TailOptions out: every bad value becomes a usage error here, at the edge,
 // so nothing below has to re-check them.
+import { AGGREGATORS, FLOW_KINDS } from '../api/kinds.ts'
+import type { FlowKind } from '../api/logtap.ts'
 
 import {
   parseFieldList,
@@ -17,7 +19,7 @@ export type OutputMode = 'raw' | 'pretty' | 'json' | 'logfmt' | 'template'
 export interface TailOptions {
   flowNamespace: string
   flowName: string
-  clusterFlow: boolean
+  flowKind: FlowKind // Flow unless -c, --syslog-ng or --kind say otherwise
   token: string | undefined
   serviceNamespace: string
   service: string
@@ -47,6 +49,8 @@ export interface RawTailArgs {
   flow?: string | undefined
   token?: string | undefined
   clusterflow?: boolean | undefined
+  'syslog-ng'?: boolean | undefined
+  kind?: string | undefined
   namespace?: string | undefined
   service?: string | undefined
   port?: string | undefined
@@ -90,6 +94,22 @@ function parseFlowRef(ref: string | undefined): { namespace: string; name: strin
   if (!DNS_SUBDOMAIN.test(name) || name.length > 253)
     throw usageError(`invalid flow name "${name}" in "${ref}"`)
   return { namespace, name }
+}
+
+// -c picks the cluster flow, --syslog-ng the syslog-ng aggregator's; --kind names the kind itself
+// (any case) and cannot be combined with them.
+function parseFlowKind(a: RawTailArgs): FlowKind {
+  const cluster = a.clusterflow === true
+  const syslogNg = a['syslog-ng'] === true
+  if (a.kind !== undefined) {
+    if (cluster || syslogNg)
+      throw usageError('--kind names the flow kind by itself: leave out -c/--clusterflow and --syslog-ng')
+    const kind = FLOW_KINDS.find((k) => k.toLowerCase() === a.kind!.trim().toLowerCase())
+    if (!kind) throw usageError(`--kind must be one of ${FLOW_KINDS.join(', ')}, got "${a.kind}"`)
+    return kind
+  }
+  const kinds = AGGREGATORS[syslogNg ? 'syslogNG' : 'fluentd']
+  return cluster ? kinds.clusterFlow : kinds.flow
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -196,7 +216,7 @@ export function parseTailOptions(a: RawTailArgs, stdoutIsTTY: boolean): TailOpti
   return Object.freeze({
     flowNamespace: flow.namespace,
     flowName: flow.name,
-    clusterFlow: a.clusterflow === true,
+    flowKind: parseFlowKind(a),
     token: a.token || undefined,
     serviceNamespace: a.namespace || 'log-socket',
     service: a.service || 'log-socket',

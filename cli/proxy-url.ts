@@ -2,9 +2,11 @@
 //
 // Through the API server (default): the relay Service behind the API server's service proxy,
 //   <server incl. any path prefix>/api/v1/namespaces/<svcNs>/services/[https:]<svc>:<port>/proxy/taps/<ns>/<tap>
+// One relay replica (a pod) behind the API server's pod proxy, when the relay runs as replicas:
+//   <server incl. any path prefix>/api/v1/namespaces/<svcNs>/pods/[https:]<pod>:<port>/proxy/taps/<ns>/<tap>
 // Direct (`--listen-addr`): the relay itself, `ws://` or `wss://` (`wss://` when no scheme is given).
 import { streamPath } from '../api/logtap.ts'
-import { usageError } from './errors.ts'
+import { connectionError, usageError } from './errors.ts'
 
 export interface ProxyTarget {
   server: string // the kubeconfig cluster's server URL, e.g. https://host:6443/k8s/clusters/c-1
@@ -35,6 +37,37 @@ export function proxyStreamUrl(t: ProxyTarget): URL {
   url.hash = ''
   return url
 }
+
+export interface PodProxyTarget {
+  server: string
+  namespace: string // the relay's namespace
+  pod: string // the replica's pod, as the relay names it
+  port: number // its stream port (the pod proxy takes numbers only)
+  scheme: 'http' | 'https'
+  tapNamespace: string
+  tapName: string
+}
+
+export function podProxyStreamUrl(t: PodProxyTarget): URL {
+  const url = parseUrl(t.server, 'the kubeconfig server')
+  const prefix = url.pathname.replace(/\/+$/, '')
+  // The names come from the relay: checked, so a bad one cannot steer the path elsewhere.
+  if (!DNS_SUBDOMAIN.test(t.pod) || t.pod.length > 253)
+    throw connectionError(`the relay named a replica that is not a pod name: "${t.pod}"`)
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)
+    throw connectionError(`the relay named a replica port that is not a port: ${t.port}`)
+  checkName(t.namespace, '-n/--namespace')
+  const scheme = t.scheme === 'https' ? 'https:' : ''
+  url.pathname =
+    `${prefix}/api/v1/namespaces/${t.namespace}` +
+    `/pods/${scheme}${t.pod}:${t.port}/proxy${streamPath(t.tapNamespace, t.tapName)}`
+  url.protocol = toWsScheme(url.protocol)
+  url.search = ''
+  url.hash = ''
+  return url
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 export function directStreamUrl(listenAddr: string, tapNamespace: string, tapName: string): URL {
   const withScheme = listenAddr.includes('://') ? listenAddr : `wss://${listenAddr}`

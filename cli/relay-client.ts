@@ -43,6 +43,14 @@ export interface StreamOptions {
   // new taps from an informer, a moment after they exist. After a connection, 30s (relay restart).
   notFoundGraceMs?: number
   random?: () => number
+  // For one stream of several (one per relay replica, fan-in.ts): where each connection after the
+  // first goes; what to do after a connection failed or was lost, unless the tap was deleted or
+  // the token refused ('left' ends the stream, 'retry' connects again after the usual backoff
+  // whatever the failure, undefined decides as for a single stream; `graceful`: the relay closed
+  // it saying it is shutting down); and the resume state to start from, kept up to date here.
+  nextUrl?: () => URL
+  afterLoss?: (why: string, graceful: boolean) => 'left' | 'retry' | undefined
+  state?: ResumeState
 }
 
 // Every message other than a record.
@@ -60,7 +68,8 @@ export interface StreamHandlers {
   debug?(line: string): void
 }
 
-export type StreamEnd = 'aborted' | 'tap-deleted' | 'closed'
+// 'left': the relay replica went away (StreamOptions.mayReconnect said so).
+export type StreamEnd = 'aborted' | 'tap-deleted' | 'closed' | 'left'
 
 // --- pure parts -----------------------------------------------------------------------------
 
@@ -241,8 +250,9 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
   const giveUpMs = o.giveUpAfterMs ?? 5 * 60_000
   const random = o.random ?? Math.random
   const where = displayUrl(o.url)
-  let state: ResumeState = { epoch: undefined, lastSeq: 0 }
+  const state: ResumeState = o.state ?? { epoch: undefined, lastSeq: 0 }
   let everOpened = false
+  let attempted = false
   let attempt = 0
   let failingSince: number | undefined
   let lastError: K8stailError | undefined
@@ -285,7 +295,8 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         else h.debug?.(line)
       }
       selected = msg.selection !== undefined
-      state = r.state
+      state.epoch = r.state.epoch
+      state.lastSeq = r.state.lastSeq
     } else if (msg.type === 'denied') {
       if (!selected && msg.seq <= state.lastSeq) return // already shown before the reconnect
       state.lastSeq = Math.max(state.lastSeq, msg.seq)
@@ -304,9 +315,10 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
   for (;;) {
     if (o.signal.aborted) return 'aborted'
     const url = withStreamQuery(
-      o.url,
+      attempted ? (o.nextUrl?.() ?? o.url) : o.url,
       state.epoch ? { since: state.lastSeq, epoch: state.epoch } : { tail: o.tail },
     )
+    attempted = true
     h.debug?.(`connecting to ${displayUrl(url)}${url.search}`)
     const out = await connectOnce(
       url,
@@ -326,6 +338,7 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
     let failure: K8stailError
     let why: string // for the reconnect notice
     let retryable: boolean
+    let graceful = false
     if (out.kind === 'refused') {
       failure = fromRefusal(out.status, out.body)
       why = failure.message
@@ -346,12 +359,19 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
       why = `connection lost (code ${out.code}${out.reason ? `: ${out.reason}` : ''})`
       failure = connectionError(`stream from ${where}: ${why}`)
       retryable = out.opened || everOpened
+      graceful = out.code === CloseCodes.GoingAway
     } else {
       why = `connection lost: ${out.error.message}`
       failure = connectionError(`cannot stream from ${where}: ${out.error.message}`, out.error)
       retryable = out.opened || everOpened
     }
 
+    // One stream of several: a refused token ends them all (it is the same everywhere); the rest
+    // is for the fan-in to decide.
+    const refusedToken = out.kind === 'refused' && (out.status === 401 || out.status === 403)
+    const decision = refusedToken ? undefined : o.afterLoss?.(why, graceful)
+    if (decision === 'left') return 'left'
+    if (decision === 'retry') retryable = true
     // --no-reconnect: no second connection once one worked; getting the first one may still wait.
     if (!retryable || (!o.reconnect && everOpened)) throw failure
     const now = Date.now()

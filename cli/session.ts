@@ -13,6 +13,7 @@ import {
 import {
   API_VERSION,
   FIELD_MANAGER_CLI,
+  type FlowKind,
   GROUP,
   KIND,
   LABEL_MANAGED_BY,
@@ -29,7 +30,7 @@ const ANNOTATION_HOST = `${GROUP}/session-host`
 
 export interface SessionSpec {
   namespace: string // where the LogTap lives: the Flow's namespace (or the ClusterFlow's control namespace)
-  flowKind: 'Flow' | 'ClusterFlow'
+  flowKind: FlowKind
   flowName: string
   leaseDurationSeconds: number
   replay?: number | undefined

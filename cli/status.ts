@@ -17,6 +17,17 @@ export type TapState =
 // else (WaitingForReload, Pending, ...) is progress.
 const FAILURE_REASON = /(fail|invalid|error|forbidden|denied|conflict|notfound|missing|unsupported)/i
 
+// Waiting for logging-operator (Accepted): its message is the line, as the controller wrote it
+// ("There is no Logging: …", "logging-operator has not accepted … is logging-operator running?",
+// "logging-operator reports on …: <its problems>").
+const OPERATOR_REASONS = new Set([
+  'NoLogging',
+  'NoMatchingLogging',
+  'NamespaceNotWatched',
+  'LoggingOperatorNotResponding',
+  'OperatorProblems',
+])
+
 export function describeTap(tap: LogTap): TapState {
   if (tap.metadata.deletionTimestamp) return { state: 'failed', text: 'the tap is being deleted' }
   const conditions = tap.status?.conditions ?? []
@@ -38,10 +49,18 @@ export function describeTap(tap: LogTap): TapState {
       text: `${failed.type} ${failed.reason}${failed.message ? `: ${failed.message}` : ''}`,
     }
   // The most telling condition that is not yet True, in pipeline order.
-  for (const type of [Conditions.FlowFound, Conditions.OutputReady, Conditions.Attached, Conditions.Ready]) {
+  for (const type of [
+    Conditions.FlowFound,
+    Conditions.OutputReady,
+    Conditions.Attached,
+    Conditions.Accepted,
+    Conditions.Ready,
+  ]) {
     const c = get(type)
-    if (c && c.status !== 'True')
+    if (c && c.status !== 'True') {
+      if (OPERATOR_REASONS.has(c.reason) && c.message) return { state: 'waiting', text: c.message }
       return { state: 'waiting', text: `${c.reason}${c.message ? `: ${c.message}` : ''}` }
+    }
   }
   if (conditions.length === 0)
     return { state: 'waiting', text: 'waiting for the log-socket controller to pick up the tap' }

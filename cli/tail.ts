@@ -5,11 +5,18 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import { Conditions, GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { type ExitCode, ExitCodes, exitCodeFor, formatError, tapFailedError } from './errors.ts'
+import { streamReplicas } from './fan-in.ts'
 import { handshakeAuth, loadKubeConfig, relayToken, serverUrl } from './kubeconfig.ts'
 import type { TailOptions } from './options.ts'
 import { createPrinter, OutputBatch, type Sink, useColor } from './output/index.ts'
-import { directStreamUrl, proxyStreamUrl } from './proxy-url.ts'
-import { droppedNotice, type StreamOptions, sampledNotice, streamTap } from './relay-client.ts'
+import { directStreamUrl, podProxyStreamUrl, proxyStreamUrl } from './proxy-url.ts'
+import {
+  droppedNotice,
+  type NoticeMessage,
+  type StreamOptions,
+  sampledNotice,
+  streamTap,
+} from './relay-client.ts'
 import { createSession, type Session } from './session.ts'
 import { waitForReady } from './status.ts'
 
@@ -52,7 +59,7 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
     const auth = kc ? await handshakeAuth(kc) : undefined
     const token = relayToken(o.token, auth?.bearerToken)
     const tapNamespace = o.flowNamespace
-    const flowKind = o.clusterFlow ? 'ClusterFlow' : 'Flow'
+    const flowKind = o.flowKind
 
     let tapName = o.attach
     let replay: number | undefined = o.tail
@@ -112,39 +119,59 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
         stop.abort()
       }, o.forMs)
     }
-    const end = await streamTap(
-      {
-        // A tap we just created may be a moment ahead of the relay's view of taps.
-        notFoundGraceMs: session ? 15_000 : 0,
-        ...d.stream,
-        url,
-        token,
-        // Kubeconfig credentials go only to the API server, never to a --listen-addr relay.
-        wsOptions: o.listenAddr ? undefined : async () => (await handshakeAuth(kc!)).wsOptions,
-        tail: replay,
-        selection: o.selection,
-        reconnect: o.reconnect,
-        signal: stop.signal,
+    const streamOptions: StreamOptions = {
+      // A tap we just created may be a moment ahead of the relay's view of taps.
+      notFoundGraceMs: session ? 15_000 : 0,
+      ...d.stream,
+      url,
+      token,
+      // Kubeconfig credentials go only to the API server, never to a --listen-addr relay.
+      wsOptions: o.listenAddr ? undefined : async () => (await handshakeAuth(kc!)).wsOptions,
+      tail: replay,
+      selection: o.selection,
+      reconnect: o.reconnect,
+      signal: stop.signal,
+    }
+    const handlers = {
+      record(seq: number, bytes: Buffer, frame: Buffer, replica?: string) {
+        if (stop.signal.aborted) return
+        if (print.record(seq, bytes, frame, replica) && o.count !== undefined && ++printed >= o.count) {
+          limitReached = true
+          stop.abort()
+        }
       },
-      {
-        record(seq, bytes, frame) {
-          if (stop.signal.aborted) return
-          if (print.record(seq, bytes, frame) && o.count !== undefined && ++printed >= o.count) {
-            limitReached = true
-            stop.abort()
-          }
-        },
-        message(msg, frame) {
-          if (stop.signal.aborted) return
-          if (msg.type === 'dropped' && o.output !== 'pretty') say(droppedNotice(msg))
-          if (msg.type === 'sampled' && o.output !== 'pretty') say(sampledNotice(msg))
-          print.message(msg, frame)
-        },
-        flush: () => out.flushSoon(),
-        notice: say,
-        debug,
+      message(msg: NoticeMessage, frame: Buffer, replica?: string) {
+        if (stop.signal.aborted) return
+        if (msg.type === 'dropped' && o.output !== 'pretty')
+          say(`${replica ? `replica ${replica}: ` : ''}${droppedNotice(msg)}`)
+        if (msg.type === 'sampled' && o.output !== 'pretty')
+          say(`${replica ? `replica ${replica}: ` : ''}${sampledNotice(msg)}`)
+        print.message(msg, frame, replica)
       },
-    )
+      flush: () => out.flushSoon(),
+      notice: say,
+      debug,
+    }
+    // Through the API server, the tap is read from every relay replica (fan-in.ts), each addressed
+    // through the pod proxy; --listen-addr reaches one relay and reads only that one.
+    const end = o.listenAddr
+      ? await streamTap(streamOptions, handlers)
+      : await streamReplicas(
+          {
+            ...streamOptions,
+            replicaUrl: (r) =>
+              podProxyStreamUrl({
+                server: serverUrl(kc!),
+                namespace: o.serviceNamespace,
+                pod: r.name,
+                port: r.port,
+                scheme: o.serviceScheme,
+                tapNamespace,
+                tapName: tapName!,
+              }),
+          },
+          handlers,
+        )
     if (end === 'tap-deleted')
       throw tapFailedError(`LogTap ${tapNamespace}/${tapName} was deleted; stream ended`)
     if (end === 'aborted' && !limitReached) debug('interrupted')

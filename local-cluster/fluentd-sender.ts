@@ -4,20 +4,30 @@
 // then on, every flush interval, one buffer chunk is posted to `spec.http.endpoint` exactly as
 // out_http would (docs/real-pipeline.md, tested with the real fluentd): one pod's records per chunk
 // (chunk key `tag`), NDJSON or an array per `json_array`, gzip per `compress`, `headers` then
-// Content-Type, POST or PUT.
+// Content-Type, Basic auth from the Secrets `auth` names (read when each chunk goes, as
+// logging-operator renders their current values), POST or PUT.
 import {
+  CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
   makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
 } from '@kubernetes/client-node'
 import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './sample-records.ts'
 
 const LOGGING_GROUP = 'logging.banzaicloud.io'
 const LOGGING_VERSION = 'v1beta1'
 
+interface SecretValue {
+  value?: string
+  valueFrom?: { secretKeyRef?: { name?: string; key?: string } }
+}
+
 interface HttpSpec {
   endpoint?: string
+  auth?: { username?: SecretValue; password?: SecretValue }
   http_method?: string
   content_type?: string
   json_array?: boolean
@@ -43,6 +53,10 @@ export interface SenderOptions {
   // (a user's Elasticsearch in a test Flow, say) are never contacted: tests talk only to
   // addresses on this machine.
   allowHosts?: string[]
+  // Where no logging-operator runs (the demo without the real pipeline): also play its acceptance,
+  // writing status.active on each Output as it activates it, as logging-operator does once a valid
+  // flow routes to an Output. Never in tests of what logging-operator accepts: they run the real one.
+  acceptOutputs?: boolean
 }
 
 interface PostResult {
@@ -69,6 +83,20 @@ interface Active {
 
 export async function startFluentdSender(o: SenderOptions): Promise<FluentdSender> {
   const custom = o.kc.makeApiClient(CustomObjectsApi)
+  const core = o.kc.makeApiClient(CoreV1Api)
+  // A Secret value as the operator's secret loader resolves it (from the Output's namespace).
+  const secretValue = async (namespace: string, v: SecretValue | undefined): Promise<string | undefined> => {
+    if (v?.value !== undefined) return v.value
+    const ref = v?.valueFrom?.secretKeyRef
+    if (!ref?.name || !ref.key) return undefined
+    try {
+      const secret = await core.readNamespacedSecret({ namespace, name: ref.name })
+      const data = secret.data?.[ref.key]
+      return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8')
+    } catch {
+      return undefined
+    }
+  }
   const pods = o.pods ?? samplePods()
   const per = o.recordsPerChunk ?? 10
   const resolve = o.resolve ?? ((u: string) => u)
@@ -85,7 +113,7 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     }
   }
 
-  async function post(key: string, spec: HttpSpec, a: Active): Promise<void> {
+  async function post(key: string, namespace: string, spec: HttpSpec, a: Active): Promise<void> {
     // Each Output cycles through every pod, as each store of fluentd's copy gets every record.
     const pod = pods[a.nextPod++ % pods.length]!
     const chunk = encodeChunk(generateRecords([pod], per, a.counter, o.message), {
@@ -95,6 +123,11 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     })
     a.counter += per
     if (spec.content_type) chunk.headers['Content-Type'] = spec.content_type
+    if (spec.auth) {
+      const user = (await secretValue(namespace, spec.auth.username)) ?? ''
+      const password = (await secretValue(namespace, spec.auth.password)) ?? ''
+      chunk.headers['Authorization'] = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+    }
     const url = resolve(spec.endpoint!)
     let status = 0
     try {
@@ -111,6 +144,24 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     if (stopped) return
     posts.push({ output: key, url, status, records: per, lines: chunk.lines })
     for (const w of waiters) w()
+  }
+
+  async function accept(kind: string, obj: OutputObject): Promise<void> {
+    try {
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: LOGGING_GROUP,
+          version: LOGGING_VERSION,
+          plural: kind === 'Output' ? 'outputs' : 'clusteroutputs',
+          namespace: obj.metadata?.namespace ?? '',
+          name: obj.metadata?.name ?? '',
+          body: { status: { active: true, problemsCount: 0 } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+    } catch {
+      // gone meanwhile
+    }
   }
 
   function upsert(kind: string, obj: OutputObject): void {
@@ -134,7 +185,8 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     // per flush interval, never two requests of one Output in flight at once.
     const loop = async () => {
       if (stopped || active.get(key) !== a) return
-      await post(key, http, a)
+      if (o.acceptOutputs && a.counter === 0) await accept(kind, obj)
+      await post(key, obj.metadata?.namespace ?? '', http, a)
       if (!stopped && active.get(key) === a) a.timer = setTimeout(loop, o.flushIntervalMs ?? 1000)
     }
     a.timer = setTimeout(loop, o.activationDelayMs ?? 2000)

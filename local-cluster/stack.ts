@@ -6,8 +6,9 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
-import type { KubeConfig } from '@kubernetes/client-node'
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import pino, { type Logger } from 'pino'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { type Program, startProgram } from '../controller/program/program.ts'
 import type { TestCluster } from './cluster.ts'
 import { freePort, kubeconfigYaml } from './control-plane.ts'
@@ -35,7 +36,10 @@ export interface LogSocketOptions {
   logger?: Logger
 }
 
-// log-socket plus the fluentd-faithful sender posting to every Output it makes.
+// log-socket plus the fluentd-faithful sender posting to every Output it makes. No logging-operator
+// runs here: the stack also plays its part as far as the controller sees it, with a Logging that
+// covers the scope (a Flow no Logging renders never gets a Ready tap) and the status.active the
+// operator writes on an Output it accepted. Tests of what logging-operator accepts run the real one.
 export interface Stack extends LogSocket {
   sender: FluentdSender
 }
@@ -101,10 +105,30 @@ export async function startLogSocket(c: TestCluster, o: LogSocketOptions): Promi
 }
 
 export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack> {
-  const ls = await startLogSocket(c, o)
+  const scope = o.scope ?? o.namespace
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  const logging = { ...resourceOf('Logging'), name: `log-socket-stand-in-${scope}` }
+  await custom.createClusterCustomObject({
+    ...logging,
+    body: {
+      apiVersion: KINDS.Logging.apiVersion,
+      kind: 'Logging',
+      metadata: { name: logging.name, labels: { 'app.kubernetes.io/part-of': 'log-socket-tests' } },
+      spec: { controlNamespace: scope, watchNamespaces: [scope] },
+    },
+  })
+  const removeLogging = () =>
+    custom.deleteClusterCustomObject(logging).catch((err: { code?: number }) => {
+      if (err.code !== 404) throw err
+    })
+  const ls = await startLogSocket(c, o).catch(async (err) => {
+    await removeLogging()
+    throw err
+  })
   const sender = await startFluentdSender({
+    acceptOutputs: true,
     kc: c.kc,
-    namespace: o.scope ?? o.namespace,
+    namespace: scope,
     clusterOutputs: true,
     activationDelayMs: o.activationDelayMs ?? 500,
     flushIntervalMs: o.flushIntervalMs ?? 300,
@@ -113,12 +137,17 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
     ...(o.message ? { message: o.message } : {}),
     resolve: ls.resolve,
     allowHosts: [c.testHost.ip],
+  }).catch(async (err) => {
+    await ls.stop()
+    await removeLogging()
+    throw err
   })
   return Object.assign(ls, {
     sender,
     async stop() {
       await sender.stop()
       await ls.program.stop()
+      await removeLogging()
     },
   })
 }

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only <scenario>] [--profile] [--write|--no-write] [--no-e2e]
+// npm run bench [-- --quick] [--only <scenario>|replicas] [--profile] [--write|--no-write] [--no-e2e]
 //
 // Measures the relay end to end over real sockets on 127.0.0.1 and prints one table with every
 // scenario side by side; a full run also rewrites the generated block of docs/benchmarks.md.
@@ -33,6 +33,7 @@ import type {
   RelayStats,
 } from './bench/protocol.ts'
 import { benchChunks, benchPods, nowMicros } from './bench/records.ts'
+import { REPLICAS_BEGIN, REPLICAS_END, runReplicasBench } from './bench/replicas.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -545,6 +546,20 @@ if (outs.length > 0 || ceil) {
   console.log(block)
   if (profileDir) console.log(`relay CPU profiles in ${profileDir}`)
   if (write) writeDoc(block)
+}
+// Several relay processes (scripts/bench/replicas.ts), in a full run or with --only replicas.
+if (!only || only === 'replicas') {
+  const block = await runReplicasBench({
+    quick,
+    relayEntry,
+    relayNodeFlags: [...productionFlags, ...relayFlags],
+    helper,
+    next,
+    exited,
+    log: (line) => console.error(line),
+  })
+  console.log(block)
+  if (write) writeDoc(block, REPLICAS_BEGIN, REPLICAS_END)
 }
 if (!flag('--no-e2e')) {
   const e2e = await runEndToEnd({

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import {
+  CATEGORIES,
   GROUP,
   KIND,
   LogTapSpec,
@@ -97,7 +98,7 @@ export function crd(): Schema {
         plural: PLURAL,
         singular: SINGULAR,
         shortNames: SHORT_NAMES,
-        categories: ['logging'],
+        categories: CATEGORIES,
       },
       scope: 'Namespaced',
       versions: [
@@ -123,7 +124,7 @@ export function crd(): Schema {
             openAPIV3Schema: {
               type: 'object',
               description:
-                'LogTap streams, live, the records flowing through a logging-operator Flow or ClusterFlow.',
+                'LogTap streams, live, the records flowing through a logging-operator flow: a Flow or ClusterFlow (fluentd), a SyslogNGFlow or SyslogNGClusterFlow (syslog-ng).',
               required: ['spec'],
               properties: {
                 apiVersion: { type: 'string' },

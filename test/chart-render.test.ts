@@ -43,6 +43,7 @@ const arg = (c: Container, flag: string) =>
 const controllerRules = parse(
   readFileSync(join(chartDir, 'files', 'controller-rules.yaml'), 'utf8'),
 ) as Rule[]
+const relayRules = parse(readFileSync(join(chartDir, 'files', 'relay-rules.yaml'), 'utf8')) as Rule[]
 
 t.before(async () => {
   await provideHelm(t)
@@ -87,10 +88,14 @@ t.test('default values: the objects a plain install creates', async (t) => {
     'ClusterRole/log-socket-controller',
     'ClusterRole/log-socket-tapper',
     'ClusterRoleBinding/log-socket-controller',
-    'Deployment/log-socket',
+    'PodDisruptionBudget/log-socket',
+    'Role/log-socket-relay',
+    'RoleBinding/log-socket-relay',
     'Secret/log-socket-ingest-key',
     'Service/log-socket',
+    'Service/log-socket-replicas',
     'ServiceAccount/log-socket',
+    'StatefulSet/log-socket',
   ])
   for (const o of objects.filter((o) => o.kind !== 'CustomResourceDefinition')) {
     const l = o.metadata.labels ?? {}
@@ -125,9 +130,60 @@ t.test('default values: the objects a plain install creates', async (t) => {
     name: 'log-socket-controller',
   })
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'log-socket' }])
-  const deployment = find(objects, 'Deployment')
+  const deployment = find(objects, 'StatefulSet')
   const pod = podSpec(deployment)
   t.equal(pod.serviceAccountName, sa.metadata.name)
+  // The relay's Role: files/relay-rules.yaml, in the release namespace, bound to the same account.
+  t.same(
+    rules(find(objects, 'Role', 'log-socket-relay')),
+    relayRules,
+    'relay Role rules equal files/relay-rules.yaml',
+  )
+  const relayBinding = find(objects, 'RoleBinding', 'log-socket-relay') as K8sObject & {
+    roleRef: { kind: string; name: string }
+    subjects: { kind: string; name: string; namespace: string }[]
+  }
+  t.same(relayBinding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'Role',
+    name: 'log-socket-relay',
+  })
+  t.same(relayBinding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'log-socket' }])
+
+  // Replicas: a StatefulSet of 2 (stable pod names) governed by a headless Service, a PDB taking
+  // one at a time, spread over nodes and zones; every replica watches the Service's endpoints.
+  const sts = deployment['spec'] as {
+    replicas: number
+    serviceName: string
+    podManagementPolicy: string
+  }
+  t.equal(sts.replicas, 2, '2 replicas by default')
+  t.equal(sts.serviceName, 'log-socket-replicas')
+  t.equal(sts.podManagementPolicy, 'Parallel')
+  const headless = find(objects, 'Service', 'log-socket-replicas') as K8sObject & {
+    spec: { clusterIP: string; selector: Record<string, string> }
+  }
+  t.equal(headless.spec.clusterIP, 'None')
+  const pdb = find(objects, 'PodDisruptionBudget') as K8sObject & {
+    spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } }
+  }
+  t.equal(pdb.spec.maxUnavailable, 1)
+  for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels))
+    t.equal(podLabels(deployment)[k], v, `the PDB selects the pods by ${k}`)
+  const spread = (pod as PodSpec & { topologySpreadConstraints: Record<string, unknown>[] })
+    .topologySpreadConstraints
+  t.same(
+    spread.map((s) => [s['topologyKey'], s['maxSkew'], s['whenUnsatisfiable']]),
+    [
+      ['kubernetes.io/hostname', 1, 'ScheduleAnyway'],
+      ['topology.kubernetes.io/zone', 1, 'ScheduleAnyway'],
+    ],
+  )
+  t.same((spread[0]!['labelSelector'] as { matchLabels: unknown }).matchLabels, pdb.spec.selector.matchLabels)
+  t.ok(
+    ((pod as PodSpec & { terminationGracePeriodSeconds: number }).terminationGracePeriodSeconds ?? 30) > 5,
+    'the grace period outlasts the shutdown delay',
+  )
 
   // The user role: LogTaps, Leases, and the proxy to the stream port only, not aggregated.
   const tapper = find(objects, 'ClusterRole', 'log-socket-tapper')
@@ -153,6 +209,12 @@ t.test('default values: the objects a plain install creates', async (t) => {
         'http:log-socket:http-stream',
       ],
     },
+    {
+      apiGroups: [''],
+      resources: ['pods/proxy'],
+      verbs: ['get'],
+      resourceNames: ['log-socket-0:10001', 'log-socket-1:10001'],
+    },
   ])
   t.notOk(
     Object.keys(tapper.metadata.labels ?? {}).some((k) =>
@@ -162,7 +224,7 @@ t.test('default values: the objects a plain install creates', async (t) => {
   )
 
   // Service: the CLI's defaults (log-socket/log-socket, stream 10001), ports named like the pod's.
-  const service = find(objects, 'Service') as K8sObject & {
+  const service = find(objects, 'Service', 'log-socket') as K8sObject & {
     spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] }
   }
   t.same(
@@ -235,7 +297,7 @@ t.test('non-default values reach every object that depends on them', async (t) =
     namespace: 'obs',
     values: {
       image: { repository: 'registry.example/log-socket', tag: 'dev', pullPolicy: 'Always' },
-      replicas: 2,
+      replicas: 3,
       logLevel: 'debug',
       leaderElection: { enabled: false },
       ports: { ingest: 11000, stream: 11001, ops: 9090 },
@@ -260,10 +322,11 @@ t.test('non-default values reach every object that depends on them', async (t) =
     binding.subjects.map((s) => `${s.namespace}/${s.name}`),
     ['obs/tap-controller'],
   )
-  const deployment = find(objects, 'Deployment', 'tail-log-socket')
+  const deployment = find(objects, 'StatefulSet', 'tail-log-socket')
   const pod = podSpec(deployment)
   t.equal(pod.serviceAccountName, 'tap-controller')
-  t.equal((deployment['spec'] as { replicas: number }).replicas, 2)
+  t.equal((deployment['spec'] as { replicas: number }).replicas, 3)
+  t.equal(arg(pod.containers[0]!, '--service'), 'logs', 'the replicas watch the renamed Service')
   const c = pod.containers[0]!
   t.equal(c.image, 'registry.example/log-socket:dev')
   t.equal(arg(c, '--ingest-port'), '11000')
@@ -295,6 +358,11 @@ t.test('non-default values reach every object that depends on them', async (t) =
     'http:logs:11001',
     'http:logs:http-stream',
   ])
+  t.same(
+    rules(tapper)[3]?.resourceNames,
+    ['tail-log-socket-0:11001', 'tail-log-socket-1:11001', 'tail-log-socket-2:11001'],
+    'pod proxy: each replica of the StatefulSet, its stream port only',
+  )
   t.same(rules(find(objects, 'ClusterRole', 'tail-log-socket-controller')), controllerRules)
   t.notOk(ruleStrings(objects).some((s) => s.includes('*')))
 
@@ -320,13 +388,29 @@ t.test('non-default values reach every object that depends on them', async (t) =
   t.match(monitor.spec.endpoints, [{ port: 'http-ops', path: '/metrics' }])
 })
 
+t.test('one replica still works; none grants no pod proxy at all', async (t) => {
+  const one = await renderChart({ values: { replicas: 1 } })
+  t.equal((find(one, 'StatefulSet')['spec'] as { replicas: number }).replicas, 1)
+  t.notOk(
+    one.some((o) => o.kind === 'PodDisruptionBudget'),
+    'no PodDisruptionBudget for one replica (it would block every drain)',
+  )
+  t.same(rules(find(one, 'ClusterRole', 'log-socket-tapper'))[3]?.resourceNames, ['log-socket-0:10001'])
+  // An empty resourceNames would grant every pod's proxy: with no replica the rule is left out.
+  const none = await renderChart({ values: { replicas: 0 } })
+  t.notOk(
+    rules(find(none, 'ClusterRole', 'log-socket-tapper')).some((r) => r.resources?.includes('pods/proxy')),
+    'no pods/proxy rule without replicas',
+  )
+})
+
 t.test('a ServiceAccount that the chart does not create must be named', async (t) => {
   const r = await helm(['template', 'log-socket', chartDir, '--set', 'serviceAccount.create=false'])
   t.not(r.code, 0)
   t.match(r.stderr, 'serviceAccount.name is required when serviceAccount.create is false')
   const named = await renderChart({ values: { serviceAccount: { create: false, name: 'existing' } } })
   t.notOk(named.some((o) => o.kind === 'ServiceAccount'))
-  t.equal(podSpec(find(named, 'Deployment')).serviceAccountName, 'existing')
+  t.equal(podSpec(find(named, 'StatefulSet')).serviceAccountName, 'existing')
 })
 
 t.test('NOTES.txt tells the next commands, with the flags a non-default install needs', async (t) => {
@@ -336,7 +420,7 @@ t.test('NOTES.txt tells the next commands, with the flags a non-default install 
     return r.stdout.slice(r.stdout.indexOf('NOTES:'))
   }
   const plain = await notes(['log-socket', '--namespace', 'log-socket'])
-  t.match(plain, 'kubectl -n log-socket rollout status deployment/log-socket')
+  t.match(plain, 'kubectl -n log-socket rollout status statefulset/log-socket')
   t.match(plain, 'kubectl -n <flow-namespace> create token alice')
   t.match(plain, 'k8stail --token "$TOKEN" <flow-namespace>/<flow>')
   const other = await notes(['tail', '--namespace', 'obs', '--set', 'ports.stream=11001'])
@@ -378,7 +462,7 @@ t.test('values.schema.json turns mistakes into clear errors', async (t) => {
   t.match(badLevel.stderr, 'logLevel')
 })
 
-t.test("the Deployment's flags and environment are what the program accepts", async (t) => {
+t.test("the StatefulSet's flags and environment are what the program accepts", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chart-config-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   for (const [name, values] of [
@@ -393,13 +477,13 @@ t.test("the Deployment's flags and environment are what the program accepts", as
     ],
   ] as const) {
     const objects = await renderChart({ namespace: 'obs', values })
-    const c = podSpec(find(objects, 'Deployment')).containers[0]!
+    const c = podSpec(find(objects, 'StatefulSet')).containers[0]!
     // The key file as the pod sees it: the Secret's value, mounted.
     const keyFile = join(dir, `${name}-key`)
     const secret = find(objects, 'Secret') as K8sObject & { data: { key: string } }
     writeFileSync(keyFile, Buffer.from(secret.data.key, 'base64'))
     const args = c.args.map((a) => (a.startsWith('--ingest-key-file=') ? `--ingest-key-file=${keyFile}` : a))
-    const env = { POD_NAME: 'log-socket-7d9f-abcde', POD_NAMESPACE: 'obs' }
+    const env = { POD_NAME: 'log-socket-1', POD_NAMESPACE: 'obs' }
     t.same(
       c.env.map((e) => e.name),
       Object.keys(env),
@@ -417,7 +501,11 @@ t.test("the Deployment's flags and environment are what the program accepts", as
         ingestKeyGenerated: false,
         leaderElect: name === 'default',
         namespace: 'obs',
-        identity: 'log-socket-7d9f-abcde',
+        identity: 'log-socket-1',
+        replica: 'log-socket-1',
+        service: 'log-socket',
+        streamPortName: 'http-stream',
+        shutdownDelayMs: 5000,
         logLevel: name === 'default' ? 'info' : 'debug',
       },
       `${name} values`,

@@ -41,8 +41,12 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
   const installed = await helmIn(ns, ['install', release, chartDir])
   t.match(installed.stdout, 'STATUS: deployed')
   for (const [kind, name] of [
-    ['deployment', full],
+    ['statefulset', full],
     ['service', full],
+    ['service', `${full}-replicas`],
+    ['poddisruptionbudget', full],
+    ['role', `${full}-relay`],
+    ['rolebinding', `${full}-relay`],
     ['serviceaccount', full],
     ['secret', `${full}-ingest-key`],
   ] as const) {
@@ -57,8 +61,9 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
     key,
     'an upgrade keeps the ingest key',
   )
-  const args = await jsonpath(ns, ['deployment', full], '{.spec.template.spec.containers[0].args}')
-  t.match(args, '--log-level=debug', 'the upgrade reached the Deployment')
+  const args = await jsonpath(ns, ['statefulset', full], '{.spec.template.spec.containers[0].args}')
+  t.match(args, '--log-level=debug', 'the upgrade reached the StatefulSet')
+  t.match(args, `--service=${full}`, 'the replicas watch the Service')
 
   t.test("the controller's ServiceAccount may do its job", async (t) => {
     const other = await c.newNamespace('chart-other')
@@ -76,20 +81,31 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
       { verb: 'create', resource: 'flows.logging.banzaicloud.io', namespace: other },
       { verb: 'patch', resource: 'clusterflows.logging.banzaicloud.io', namespace: other },
       { verb: 'list', resource: 'loggings.logging.banzaicloud.io' },
+      // each tap's credential Secret, by name
+      { verb: 'create', resource: 'secrets', namespace: other },
+      { verb: 'get', resource: 'secrets', namespace: other },
+      { verb: 'patch', resource: 'secrets', namespace: other },
       { verb: 'update', resource: 'leases.coordination.k8s.io', namespace: ns },
       { verb: 'get', resource: 'leases.coordination.k8s.io', namespace: other },
       { verb: 'create', resource: 'events', namespace: other },
       { verb: 'create', resource: 'events.events.k8s.io', namespace: other },
       { verb: 'create', resource: 'tokenreviews.authentication.k8s.io' },
       { verb: 'create', resource: 'subjectaccessreviews.authorization.k8s.io' },
+      // the replicas learn the ready replicas from their Service's EndpointSlices
+      { verb: 'list', resource: 'endpointslices.discovery.k8s.io', namespace: ns },
+      { verb: 'watch', resource: 'endpointslices.discovery.k8s.io', namespace: ns },
     ]
     for (const a of may) t.ok(await canSoon(sa, a), `may ${show(a)}`)
   })
 
   t.test("the controller's ServiceAccount may do nothing else", async (t) => {
+    const other = await c.newNamespace('chart-other')
     const mayNot: Access[] = [
-      { verb: 'get', resource: 'secrets', namespace: ns },
+      // Secrets by name only: none can be enumerated
       { verb: 'list', resource: 'secrets' },
+      { verb: 'list', resource: 'secrets', namespace: ns },
+      { verb: 'watch', resource: 'secrets' },
+      { verb: 'update', resource: 'secrets', namespace: ns },
       { verb: 'create', resource: 'pods', namespace: ns },
       { verb: 'update', resource: 'flows.logging.banzaicloud.io', namespace: ns },
       { verb: 'create', resource: 'logtaps.logsocket.dev', namespace: ns },
@@ -100,6 +116,9 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
       { verb: 'delete', resource: 'namespaces' },
       { verb: 'create', resource: 'clusterrolebindings.rbac.authorization.k8s.io' },
       { verb: 'get', resource: 'services/proxy', namespace: ns, name: `http:${full}:10001` },
+      { verb: 'get', resource: 'pods/proxy', namespace: ns, name: `${full}-0:10001` },
+      { verb: 'list', resource: 'endpointslices.discovery.k8s.io', namespace: other },
+      { verb: 'list', resource: 'endpointslices.discovery.k8s.io' },
       { verb: 'impersonate', resource: 'users' },
     ]
     for (const a of mayNot) t.notOk(await can(sa, a), `may not ${show(a)}`)
@@ -155,6 +174,28 @@ t.test('install, upgrade and uninstall with default values', async (t) => {
     for (const name of [`${full}:10000`, `http:${full}:http-ingest`, `${full}:8080`, full]) {
       t.match(await proxied(name), /forbidden/i, `${name}: forbidden`)
     }
+
+    // Each replica's stream port through the pod proxy, as k8stail reads it: the StatefulSet's
+    // pods 0 and 1 (the default 2 replicas), nothing else.
+    const podProxied = async (name: string) => {
+      const path = `/api/v1/namespaces/${ns}/pods/${name}/proxy/healthz`
+      const r = await kubectl(['--token', token, 'get', '--raw', path])
+      return `${r.stdout}${r.stderr}`
+    }
+    for (const name of [`${full}-0:10001`, `${full}-1:10001`]) {
+      const out = await podProxied(name)
+      t.notMatch(out, /forbidden/i, `pod ${name}: allowed`)
+    }
+    for (const name of [
+      `${full}-2:10001`,
+      `${full}-0:10000`,
+      `${full}-0:8080`,
+      `${full}-0`,
+      `https:${full}-0:10001`,
+      `other-0:10001`,
+    ]) {
+      t.match(await podProxied(name), /forbidden/i, `pod ${name}: forbidden`)
+    }
   })
 
   t.test('uninstall removes the cluster-wide objects', async (t) => {
@@ -194,11 +235,11 @@ t.test(
     const from = await jsonpath(ns, ['networkpolicy', release], '{.spec.ingress[0].from}')
     t.match(from, 'kubernetes.io/metadata.name', 'the NetworkPolicy was accepted as rendered')
     t.equal(
-      await jsonpath(ns, ['deployment', release], '{.spec.template.spec.serviceAccountName}'),
+      await jsonpath(ns, ['statefulset', release], '{.spec.template.spec.serviceAccountName}'),
       'tap-controller',
     )
     t.equal(
-      await jsonpath(ns, ['deployment', release], '{.spec.template.spec.volumes[0].secret.secretName}'),
+      await jsonpath(ns, ['statefulset', release], '{.spec.template.spec.volumes[0].secret.secretName}'),
       'my-key',
     )
     t.ok(

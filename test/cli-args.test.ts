@@ -40,7 +40,7 @@ t.test('the original flags keep their meaning and defaults', async (t) => {
   t.match(options, {
     flowNamespace: 'default',
     flowName: 'flow1',
-    clusterFlow: false,
+    flowKind: 'Flow',
     serviceNamespace: 'log-socket',
     service: 'log-socket',
     port: '10001',
@@ -68,7 +68,7 @@ t.test('the original flags keep their meaning and defaults', async (t) => {
   ])
   t.match(short.options, {
     token: 'tok',
-    clusterFlow: true,
+    flowKind: 'ClusterFlow',
     serviceNamespace: 'logging',
     service: 'relay',
     port: 'stream',
@@ -148,6 +148,18 @@ t.test('new flags', async (t) => {
   t.equal((await parse(['ns/f', '-v'])).options?.verbosity, 1, '-v alone is 1')
 })
 
+t.test('the syslog-ng kinds: --syslog-ng (with -c for the cluster flow) or --kind', async (t) => {
+  const kind = async (...args: string[]) => (await parse([...args, 'ns/f'])).options?.flowKind
+  t.equal(await kind('--syslog-ng'), 'SyslogNGFlow')
+  t.equal(await kind('--syslog-ng', '-c'), 'SyslogNGClusterFlow')
+  t.equal(await kind('-c', '--syslog-ng'), 'SyslogNGClusterFlow', 'in any order')
+  t.equal(await kind('--clusterflow'), 'ClusterFlow', 'the original -c is unchanged')
+  t.equal(await kind('--kind', 'SyslogNGClusterFlow'), 'SyslogNGClusterFlow')
+  t.equal(await kind('--kind', 'syslogngflow'), 'SyslogNGFlow', 'any case')
+  t.equal(await kind('--kind=ClusterFlow'), 'ClusterFlow')
+  t.equal(await kind('--kind', 'Flow'), 'Flow')
+})
+
 t.test('bad input: one line on stderr and exit code 1', async (t) => {
   const cases: [string[], RegExp][] = [
     [[], /no flow given: ns\/name expected/],
@@ -177,6 +189,12 @@ t.test('bad input: one line on stderr and exit code 1', async (t) => {
     [['ns/f', '--lease-duration', '2s'], /--lease-duration must be between 10s and 1h/],
     [['ns/f', '--service-scheme', 'ftp'], /--service-scheme must be http or https/],
     [['ns/f', '--attach', 'Not_A_Name'], /--attach: invalid LogTap name/],
+    [
+      ['ns/f', '--kind', 'Output'],
+      /--kind must be one of Flow, ClusterFlow, SyslogNGFlow, SyslogNGClusterFlow, got "Output"/,
+    ],
+    [['ns/f', '--kind', 'SyslogNGFlow', '-c'], /--kind names the flow kind by itself/],
+    [['ns/f', '--kind', 'Flow', '--syslog-ng'], /--kind names the flow kind by itself/],
   ]
   for (const [args, message] of cases) {
     const r = await parse(args)

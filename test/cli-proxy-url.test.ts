@@ -1,6 +1,12 @@
 // Where k8stail connects: the API server service proxy URL (prefix kept) or --listen-addr.
 import t from 'tap'
-import { directStreamUrl, displayUrl, proxyStreamUrl, withStreamQuery } from '../cli/proxy-url.ts'
+import {
+  directStreamUrl,
+  displayUrl,
+  podProxyStreamUrl,
+  proxyStreamUrl,
+  withStreamQuery,
+} from '../cli/proxy-url.ts'
 
 const base = {
   serviceNamespace: 'log-socket',
@@ -48,6 +54,29 @@ t.test('through the API server service proxy', async (t) => {
     /-s\/--service must be a DNS label/,
   )
   t.throws(() => proxyStreamUrl({ ...base, server: 'not a url' }), /not a valid URL/)
+})
+
+t.test('one relay replica through the API server pod proxy', async (t) => {
+  const pod = {
+    server: 'https://rancher.example/k8s/clusters/c-m-1/',
+    namespace: 'log-socket',
+    pod: 'log-socket-1',
+    port: 10001,
+    scheme: 'http' as const,
+    tapNamespace: 'default',
+    tapName: 'k8stail-flow1-ab12c',
+  }
+  t.equal(
+    podProxyStreamUrl(pod).toString(),
+    'wss://rancher.example/k8s/clusters/c-m-1/api/v1/namespaces/log-socket/pods/log-socket-1:10001/proxy/taps/default/k8stail-flow1-ab12c',
+    'exactly the resource name the tapper role grants: <pod>:<port>',
+  )
+  t.match(podProxyStreamUrl({ ...pod, scheme: 'https' }).pathname, '/pods/https:log-socket-1:10001/proxy/')
+  // The replica's name and port come from the relay: a bad one cannot steer the path elsewhere.
+  t.throws(() => podProxyStreamUrl({ ...pod, pod: '../../secrets/x' }), /not a pod name/)
+  t.throws(() => podProxyStreamUrl({ ...pod, pod: 'a:8080' }), /not a pod name/)
+  t.throws(() => podProxyStreamUrl({ ...pod, port: 0 }), /not a port/)
+  t.throws(() => podProxyStreamUrl({ ...pod, port: 1.5 }), /not a port/)
 })
 
 t.test('--listen-addr: straight to the relay', async (t) => {

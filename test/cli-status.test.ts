@@ -74,6 +74,16 @@ t.test('conditions to a state and a line', async (t) => {
   ]) {
     t.equal(describeTap(tap([{ type: 'Ready', status: 'False', reason }])).state, 'waiting', reason)
   }
+  for (const reason of [
+    'WaitingForLoggingOperator',
+    'NoLogging',
+    'NoMatchingLogging',
+    'NamespaceNotWatched',
+    'LoggingOperatorNotResponding',
+    'OperatorProblems',
+  ]) {
+    t.equal(describeTap(tap([{ type: 'Ready', status: 'False', reason }])).state, 'waiting', reason)
+  }
   for (const reason of ['NameConflict', 'MirrorUnsupported']) {
     t.equal(describeTap(tap([{ type: 'Ready', status: 'False', reason }])).state, 'failed', reason)
   }
@@ -87,6 +97,31 @@ t.test('conditions to a state and a line', async (t) => {
     { state: 'failed', text: 'Attached PatchFailed: flow is immutable' },
   )
   t.equal(describeTap(tap([], true)).state, 'failed', 'a tap being deleted will not become ready')
+  // Waiting for logging-operator: the controller's sentence is the whole line.
+  const silent =
+    'logging-operator has not accepted Output logtap-x in 60s (no status.active on it): is logging-operator running for Logging l?'
+  t.same(
+    describeTap(
+      tap([
+        { type: 'FlowFound', status: 'True', reason: 'Found' },
+        { type: 'OutputReady', status: 'True', reason: 'Ready' },
+        { type: 'Attached', status: 'True', reason: 'Attached' },
+        { type: 'Accepted', status: 'False', reason: 'LoggingOperatorNotResponding', message: silent },
+        { type: 'Ready', status: 'False', reason: 'LoggingOperatorNotResponding', message: silent },
+      ]),
+    ),
+    { state: 'waiting', text: silent },
+  )
+  t.same(
+    describeTap(
+      tap([
+        { type: 'Attached', status: 'True', reason: 'Attached' },
+        { type: 'Accepted', status: 'False', reason: 'WaitingForLoggingOperator', message: 'Waiting for it' },
+      ]),
+    ),
+    { state: 'waiting', text: 'WaitingForLoggingOperator: Waiting for it' },
+    'Accepted comes after Attached, before Ready',
+  )
 })
 
 t.test('elapsed time', async (t) => {

@@ -1,12 +1,20 @@
 import t from 'tap'
 import { verifyTapCredential } from '../api/credential.ts'
 import { KINDS } from '../api/kinds.ts'
-import { FINALIZER_OUTPUT, INGEST_TOKEN_HEADER, LABEL_TAP, type LogTap } from '../api/logtap.ts'
+import {
+  ANNOTATION_TAP_NAME,
+  FINALIZER_OUTPUT,
+  LABEL_TAP,
+  LABEL_TAP_UID,
+  type LogTap,
+} from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
 import { setCondition } from '../controller/reconciler/desired/conditions.ts'
+import { desiredCredentialSecret } from '../controller/reconciler/desired/credential-secret.ts'
 import { attachPatch, detachPatch, mirrorFlowSpec } from '../controller/reconciler/desired/flows.ts'
 import { tapLabelValue, tapObjectName } from '../controller/reconciler/desired/naming.ts'
 import { desiredOutput } from '../controller/reconciler/desired/output.ts'
+import { owningTap } from '../controller/reconciler/desired/ownership.ts'
 import { sessionVerdict } from '../controller/reconciler/desired/session.ts'
 
 const key = new Uint8Array(32).fill(7)
@@ -72,43 +80,128 @@ t.test('setCondition moves lastTransitionTime only when the status flips', async
   )
 })
 
-t.test('the Output cannot hurt the tapped flow and carries the tap credential', async (t) => {
-  const o = desiredOutput(tap(), 'infra', { ingestBaseUrl: 'http://relay.ls.svc:10000/', ingestKey: key })
-  t.equal(o.kind, 'Output')
-  t.equal(o.metadata.name, 'logtap-checkout')
-  t.same(o.metadata.finalizers, [FINALIZER_OUTPUT])
-  t.equal(o.metadata.labels?.[LABEL_TAP], 'checkout')
-  t.same(o.metadata.ownerReferences, [
-    {
-      apiVersion: 'logsocket.dev/v1alpha1',
-      kind: 'LogTap',
-      name: 'checkout',
-      uid: 'uid-1',
-      controller: true,
-      blockOwnerDeletion: true,
-    },
-  ])
-  const spec = o.spec as {
-    loggingRef: string
-    http: Record<string, unknown> & { buffer: Record<string, unknown>; headers: Record<string, string> }
-  }
-  t.equal(spec.loggingRef, 'infra', 'same logging domain as the flow')
-  t.equal(spec.http['endpoint'], 'http://relay.ls.svc:10000/ingest/shop/checkout')
-  t.ok(verifyTapCredential(key, 'shop', 'checkout', 'uid-1', spec.http.headers[INGEST_TOKEN_HEADER]))
-  t.match(spec.http.buffer, {
-    type: 'memory',
-    tags: '[]',
-    flush_interval: '1s',
-    overflow_action: 'drop_oldest_chunk',
-    retry_forever: false,
-  })
-  t.equal(spec.http['json_array'], false)
-  const cluster = desiredOutput(tap({ flow: { kind: 'ClusterFlow', name: 'all' } }), undefined, {
+t.test(
+  'the Output cannot hurt the tapped flow, never backs a chunk up to disk, and only names its credential',
+  async (t) => {
+    const o = desiredOutput(tap(), 'infra', { ingestBaseUrl: 'http://relay.ls.svc:10000/', ingestKey: key })
+    t.equal(o.kind, 'Output')
+    t.equal(o.metadata.name, 'logtap-checkout')
+    t.same(o.metadata.finalizers, [FINALIZER_OUTPUT])
+    t.equal(o.metadata.labels?.[LABEL_TAP], 'checkout')
+    t.equal(o.metadata.labels?.[LABEL_TAP_UID], 'uid-1')
+    t.equal(o.metadata.annotations?.[ANNOTATION_TAP_NAME], 'checkout')
+    t.same(o.metadata.ownerReferences, [
+      {
+        apiVersion: 'logsocket.dev/v1alpha1',
+        kind: 'LogTap',
+        name: 'checkout',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ])
+    const spec = o.spec as {
+      loggingRef: string
+      http: Record<string, unknown> & { buffer: Record<string, unknown> }
+    }
+    t.equal(spec.loggingRef, 'infra', 'same logging domain as the flow')
+    t.equal(spec.http['endpoint'], 'http://relay.ls.svc:10000/ingest/shop/checkout')
+    t.same(spec.http['auth'], {
+      username: { valueFrom: { secretKeyRef: { name: 'logtap-checkout', key: 'username' } } },
+      password: { valueFrom: { secretKeyRef: { name: 'logtap-checkout', key: 'password' } } },
+    })
+    t.notOk('headers' in spec.http, 'no credential in the Output')
+    t.notMatch(JSON.stringify(o), tapCredentialOf('checkout', 'uid-1'), 'the credential is nowhere in it')
+    t.same(spec.http['retryable_response_codes'], [503])
+    t.equal(spec.http['error_response_as_unrecoverable'], false, 'a refusal drops the chunk, no backup')
+    t.match(spec.http.buffer, {
+      type: 'memory',
+      tags: '[]',
+      flush_interval: '1s',
+      overflow_action: 'drop_oldest_chunk',
+      retry_forever: false,
+      disable_chunk_backup: true,
+    })
+    t.equal(spec.http['json_array'], false)
+    const cluster = desiredOutput(tap({ flow: { kind: 'ClusterFlow', name: 'all' } }), undefined, {
+      ingestBaseUrl: 'http://r',
+      ingestKey: key,
+    })
+    t.equal(cluster.kind, 'ClusterOutput')
+    t.notOk('loggingRef' in (cluster.spec ?? {}), 'no loggingRef when the flow has none')
+  },
+)
+
+const tapCredentialOf = (name: string, uid: string) => {
+  const s = desiredCredentialSecret(
+    tap(),
+    undefined,
+    { kind: 'Output', name: 'logtap-checkout', uid: 'o' },
+    key,
+  )
+  const password = Buffer.from(s.data?.['password'] ?? '', 'base64').toString()
+  if (!verifyTapCredential(key, 'shop', name, uid, password)) throw new Error('not the credential')
+  return password
+}
+
+t.test(
+  'the credential Secret: the tap credential, owned by tap and Output, watched by the operator',
+  async (t) => {
+    const s = desiredCredentialSecret(
+      tap(),
+      'infra',
+      { kind: 'Output', name: 'logtap-checkout', uid: 'out-1' },
+      key,
+    )
+    t.equal(s.kind, 'Secret')
+    t.equal(s.metadata.name, 'logtap-checkout')
+    const data = Object.fromEntries(
+      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    )
+    t.equal(data['username'], 'checkout')
+    t.ok(verifyTapCredential(key, 'shop', 'checkout', 'uid-1', data['password']))
+    t.equal(
+      s.metadata.annotations?.['logging.banzaicloud.io/infra'],
+      'watched',
+      'a change makes the operator re-render',
+    )
+    t.equal(
+      desiredCredentialSecret(tap(), undefined, { kind: 'Output', name: 'x', uid: 'o' }, key).metadata
+        .annotations?.['logging.banzaicloud.io/default'],
+      'watched',
+      'the empty loggingRef is spelled default',
+    )
+    t.same(owningTap(s), { name: 'checkout', uid: 'uid-1' })
+  },
+)
+
+t.test('ownership is read from the labels, whatever happened to the owner references', async (t) => {
+  const long = 'x'.repeat(120)
+  const o = desiredOutput({ ...tap(), metadata: { ...tap().metadata, name: long } }, undefined, {
     ingestBaseUrl: 'http://r',
     ingestKey: key,
   })
-  t.equal(cluster.kind, 'ClusterOutput')
-  t.notOk('loggingRef' in (cluster.spec ?? {}), 'no loggingRef when the flow has none')
+  t.same(owningTap({ metadata: { ...o.metadata, ownerReferences: [] } }), { name: long, uid: 'uid-1' })
+  t.equal(
+    owningTap({
+      metadata: { ...o.metadata, annotations: { [ANNOTATION_TAP_NAME]: 'other' }, ownerReferences: [] },
+    }),
+    undefined,
+    'a name that does not match the tap label is not trusted',
+  )
+  t.same(
+    owningTap({
+      metadata: {
+        name: 'old',
+        ownerReferences: [
+          { apiVersion: 'logsocket.dev/v1alpha1', kind: 'LogTap', name: 'a', uid: 'u', controller: true },
+        ],
+      },
+    }),
+    { name: 'a', uid: 'u' },
+    'objects of earlier versions: the controlling owner reference',
+  )
+  t.equal(owningTap({ metadata: { name: 'theirs', labels: { [LABEL_TAP]: 'a' } } }), undefined)
 })
 
 t.test('attach appends last and tests the exact list it changes', async (t) => {
@@ -151,7 +244,7 @@ t.test('detach removes only our entries, highest index first', async (t) => {
 t.test('a mirror copies everything but the output lists and feeds only the tap', async (t) => {
   const src = flow({
     match: [{ select: { labels: { app: 'a' } } }],
-    filters: [{ stdout: {} }],
+    filters: [{ stdout: {} }, { grep: { regexp: [] } }],
     loggingRef: 'l',
     selectors: { a: 'b' },
     localOutputRefs: ['es'],
@@ -159,7 +252,7 @@ t.test('a mirror copies everything but the output lists and feeds only the tap',
   })
   t.same(mirrorFlowSpec(src, 'Output', 'logtap-x'), {
     match: [{ select: { labels: { app: 'a' } } }],
-    filters: [{ stdout: {} }],
+    filters: [{ grep: { regexp: [] } }],
     loggingRef: 'l',
     selectors: { a: 'b' },
     localOutputRefs: ['logtap-x'],

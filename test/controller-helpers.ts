@@ -161,8 +161,10 @@ export class Objects {
   }
 }
 
-// Checks, at the resourceVersion of every watch event on flows and outputs in `ns`, that no flow
-// references an output that does not exist (consistent snapshot: exact-revision lists).
+// Checks, at the resourceVersion of every watch event on flows and outputs in `ns` (and in the
+// `tenants` namespaces, whose Flows may name ClusterOutputs of `ns`, the control namespace of their
+// Logging), that no flow references an output that does not exist (consistent snapshot:
+// exact-revision lists; resource versions are global, so one revision spans every namespace).
 const WATCHED_KINDS = ['Flow', 'ClusterFlow', 'Output', 'ClusterOutput'] as const
 export class InvariantWatcher {
   readonly violations: string[] = []
@@ -172,55 +174,63 @@ export class InvariantWatcher {
   private readonly custom: CustomObjectsApi
   private readonly kc: KubeConfig
   private readonly ns: string
-  constructor(kc: KubeConfig, ns: string) {
+  private readonly tenants: string[]
+  constructor(kc: KubeConfig, ns: string, o: { tenants?: string[] } = {}) {
     this.custom = kc.makeApiClient(CustomObjectsApi)
     this.kc = kc
     this.ns = ns
+    this.tenants = o.tenants ?? []
   }
   async start(): Promise<void> {
     const w = new Watch(this.kc)
-    for (const kind of WATCHED_KINDS) {
-      const { group, version, plural } = resourceOf(kind)
-      const path = `/apis/${group}/${version}/namespaces/${this.ns}/${plural}`
-      this.aborts.push(
-        await w.watch(
-          path,
-          {},
-          (_phase, obj) => {
-            const rv = obj?.metadata?.resourceVersion as string | undefined
-            if (rv) this.pending = this.pending.then(() => this.checkAt(rv))
-          },
-          () => {},
-        ),
-      )
+    for (const namespace of [this.ns, ...this.tenants]) {
+      for (const kind of WATCHED_KINDS) {
+        const { group, version, plural } = resourceOf(kind)
+        const path = `/apis/${group}/${version}/namespaces/${namespace}/${plural}`
+        this.aborts.push(
+          await w.watch(
+            path,
+            {},
+            (_phase, obj) => {
+              const rv = obj?.metadata?.resourceVersion as string | undefined
+              if (rv) this.pending = this.pending.then(() => this.checkAt(rv))
+            },
+            () => {},
+          ),
+        )
+      }
     }
     await this.checkAt(undefined)
   }
   async checkAt(rv: string | undefined): Promise<void> {
-    const list = async (kind: (typeof WATCHED_KINDS)[number]) =>
+    const list = async (kind: (typeof WATCHED_KINDS)[number], namespace: string) =>
       (
         (await this.custom.listNamespacedCustomObject({
           ...resourceOf(kind),
-          namespace: this.ns,
+          namespace,
           resourceVersion: rv,
           resourceVersionMatch: rv ? 'Exact' : undefined,
         })) as { items: KObject[] }
       ).items
+    const refs = (f: KObject, field: string) => (f.spec?.[field] as string[] | undefined) ?? []
     try {
-      const [flows, cflows, outs, couts] = await Promise.all(WATCHED_KINDS.map(list))
+      const [flows, cflows, outs, couts, ...tenantFlows] = await Promise.all([
+        ...WATCHED_KINDS.map((k) => list(k, this.ns)),
+        ...this.tenants.map((n) => list('Flow', n)),
+      ])
       const outputs = new Set((outs ?? []).map((o) => o.metadata.name))
       const clusterOutputs = new Set((couts ?? []).map((o) => o.metadata.name))
       for (const f of flows ?? []) {
-        for (const r of (f.spec?.['localOutputRefs'] as string[] | undefined) ?? []) {
+        for (const r of refs(f, 'localOutputRefs')) {
           if (!outputs.has(r))
             this.violations.push(`rv ${rv}: Flow ${f.metadata.name} references missing Output ${r}`)
         }
       }
-      for (const f of cflows ?? []) {
-        for (const r of (f.spec?.['globalOutputRefs'] as string[] | undefined) ?? []) {
+      for (const f of [...(cflows ?? []), ...tenantFlows.flat()]) {
+        for (const r of refs(f, 'globalOutputRefs')) {
           if (!clusterOutputs.has(r))
             this.violations.push(
-              `rv ${rv}: ClusterFlow ${f.metadata.name} references missing ClusterOutput ${r}`,
+              `rv ${rv}: ${f.kind ?? 'Flow'} ${f.metadata.namespace}/${f.metadata.name} references missing ClusterOutput ${r}`,
             )
         }
       }

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { verifyTapCredential } from '../api/credential.ts'
 import { KINDS, resourceOf } from '../api/kinds.ts'
-import { FINALIZER_OUTPUT, FINALIZER_TAP, INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { FINALIZER_OUTPUT, FINALIZER_TAP } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import {
   controllerKubeConfig,
@@ -20,6 +20,7 @@ import {
 } from './controller-helpers.ts'
 
 const c = await getCluster()
+const core = c.kc.makeApiClient(CoreV1Api)
 
 async function setup(t: Test, prefix: string, registry = new Registry()) {
   const ns = await c.newNamespace(prefix)
@@ -37,14 +38,11 @@ async function finish(t: Test, inv: InvariantWatcher) {
   t.ok(inv.checks > 1, `invariant checked at ${inv.checks} revisions`)
 }
 
-t.test('inject: Output and flow ref appear in under 2 s; delete removes ref, then Output', async (t) => {
+t.test('inject: Output and flow ref appear; delete removes ref, then Output', async (t) => {
   const { ns, o, inv } = await setup(t, 'inject')
   await userFlow(o)
-  const t0 = Date.now()
   await o.create('LogTap', 'web', tapSpec('app'))
-  await waitFor('ref attached', async () => (await o.refs('Flow', 'app'))?.includes('logtap-web'), 2000)
-  const elapsed = Date.now() - t0
-  t.ok(elapsed < 2000, `attached after ${elapsed} ms`)
+  await waitFor('ref attached', async () => (await o.refs('Flow', 'app'))?.includes('logtap-web'))
   t.same(await o.refs('Flow', 'app'), ['es', 'logtap-web'], 'appended last, others untouched')
 
   const out = await o.get('Output', 'logtap-web')
@@ -53,13 +51,37 @@ t.test('inject: Output and flow ref appear in under 2 s; delete removes ref, the
   t.match(out?.metadata.ownerReferences, [
     { kind: 'LogTap', name: 'web', uid: tap?.metadata.uid, controller: true },
   ])
-  const http = out?.spec?.['http'] as Record<string, unknown> & { headers: Record<string, string> }
+  const http = out?.spec?.['http'] as Record<string, unknown>
   t.equal(http['endpoint'], `http://log-socket.log-socket.svc:10000/ingest/${ns}/web`)
-  t.ok(verifyTapCredential(INGEST_KEY, ns, 'web', tap?.metadata.uid ?? '', http.headers[INGEST_TOKEN_HEADER]))
   t.match(http['buffer'], { tags: '[]', overflow_action: 'drop_oldest_chunk', retry_forever: false })
+  // The credential is in a Secret the Output names, owned by the tap and by the Output.
+  t.match(http['auth'], {
+    password: { valueFrom: { secretKeyRef: { name: 'logtap-web', key: 'password' } } },
+  })
+  const secret = await waitFor('the Secret, owned by the tap and the Output', async () => {
+    const s = await core.readNamespacedSecret({ namespace: ns, name: 'logtap-web' })
+    return s.metadata?.ownerReferences?.length === 2 ? s : undefined
+  })
+  const password = Buffer.from(secret.data?.['password'] ?? '', 'base64').toString()
+  t.ok(
+    verifyTapCredential(INGEST_KEY, ns, 'web', tap?.metadata.uid ?? '', password),
+    'it holds the credential',
+  )
+  t.same(
+    secret.metadata?.ownerReferences?.map((r) => [r.kind, r.uid]),
+    [
+      ['LogTap', tap?.metadata.uid],
+      ['Output', out?.metadata.uid],
+    ],
+  )
 
-  const ready = await waitFor('Ready', async () => (await o.condition('web', 'Ready'))?.status === 'True')
-  t.ok(ready)
+  await waitFor('attached', async () => (await o.condition('web', 'Attached'))?.status === 'True')
+  // No logging-operator writes status here: Ready waits for it (real-pipeline tests show the rest).
+  // Which reason depends on the Loggings other tests have in the cluster at that moment.
+  t.match(await o.condition('web', 'Ready'), {
+    status: 'False',
+    reason: /^(WaitingForLoggingOperator|NoLogging|NoMatchingLogging|NamespaceNotWatched)$/,
+  })
   const st = (await o.tap('web'))?.status
   t.match(st, {
     outputKind: 'Output',
@@ -74,6 +96,12 @@ t.test('inject: Output and flow ref appear in under 2 s; delete removes ref, the
   t.equal(await o.get('Output', 'logtap-web'), undefined, 'Output deleted')
   t.same(await o.refs('Flow', 'app'), ['es'])
   t.ok(await o.get('Output', 'es'), "the user's Output is untouched")
+  await waitFor(
+    'the garbage collector removes the Secret',
+    async () =>
+      !(await core.readNamespacedSecret({ namespace: ns, name: 'logtap-web' }).catch(() => undefined)),
+    30_000,
+  )
   await finish(t, inv)
 })
 
@@ -81,17 +109,18 @@ t.test('mirror: the user flow is never touched; the copy feeds only the tap', as
   const { o, inv } = await setup(t, 'mirror')
   await userFlow(o)
   const before = await o.get('Flow', 'app')
-  const t0 = Date.now()
   await o.create('LogTap', 'm', tapSpec('app', { mode: 'mirror' }))
-  const copy = await waitFor('mirror flow', () => o.get('Flow', 'logtap-m'), 2000)
-  t.ok(Date.now() - t0 < 2000, `mirror flow after ${Date.now() - t0} ms`)
+  const copy = await waitFor('mirror flow', () => o.get('Flow', 'logtap-m'))
   t.ok(await o.get('Output', 'logtap-m'))
-  t.same(copy.spec, {
-    match: before?.spec?.['match'],
-    filters: before?.spec?.['filters'],
-    localOutputRefs: ['logtap-m'],
+  // The flow's only filter is stdout: the copy would print every record a second time.
+  t.same(before?.spec?.['filters'], [{ stdout: {} }])
+  t.same(copy.spec, { match: before?.spec?.['match'], localOutputRefs: ['logtap-m'] })
+  const attached = await waitFor('Attached', async () => {
+    const a = await o.condition('m', 'Attached')
+    return a?.status === 'True' ? a : undefined
   })
-  await waitFor('Ready', async () => (await o.condition('m', 'Ready'))?.status === 'True')
+  t.match(attached.message, /stdout filters are left out of the copy/, 'the tap says so')
+  await waitFor('attached', async () => (await o.condition('m', 'Attached'))?.status === 'True')
   t.equal(
     (await o.get('Flow', 'app'))?.metadata.resourceVersion,
     before?.metadata.resourceVersion,
@@ -141,10 +170,8 @@ t.test('ClusterFlow tap: ClusterOutput in globalOutputRefs', async (t) => {
     }),
   )
   await userFlow(o, 'all', 'ClusterFlow')
-  const t0 = Date.now()
   await o.create('LogTap', 'c', { flow: { kind: 'ClusterFlow', name: 'all' } })
-  await waitFor('global ref', async () => (await o.refs('ClusterFlow', 'all'))?.includes('logtap-c'), 2000)
-  t.ok(Date.now() - t0 < 2000)
+  await waitFor('global ref', async () => (await o.refs('ClusterFlow', 'all'))?.includes('logtap-c'))
   t.ok(await o.get('ClusterOutput', 'logtap-c'))
   await o.delete('LogTap', 'c')
   await waitFor('gone', async () => !(await o.tap('c')) && !(await o.get('ClusterOutput', 'logtap-c')))
@@ -152,11 +179,70 @@ t.test('ClusterFlow tap: ClusterOutput in globalOutputRefs', async (t) => {
   await finish(t, inv)
 })
 
+t.test(
+  'ClusterFlow tap whose ClusterOutput a Flow in another namespace names: that Flow is detached first, with an Event',
+  async (t) => {
+    const control = await c.newNamespace('xns-control')
+    const tenant = await c.newNamespace('xns-tenant')
+    const o = new Objects(c.kc, control)
+    const tenantObjects = new Objects(c.kc, tenant)
+    const custom = c.kc.makeApiClient(CustomObjectsApi)
+    // A Logging of its own (loggingRef): no other test's flows belong to it.
+    const loggingRef = `xns-${control}`
+    await custom.createClusterCustomObject({
+      ...resourceOf('Logging'),
+      body: {
+        apiVersion: KINDS.Logging.apiVersion,
+        kind: 'Logging',
+        metadata: { name: loggingRef },
+        spec: { controlNamespace: control, watchNamespaces: [tenant], loggingRef },
+      },
+    })
+    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+    const inv = new InvariantWatcher(c.kc, control, { tenants: [tenant] })
+    await inv.start()
+    // The controller watches only the control namespace, as it would watch its taps' namespaces.
+    const ctl = await runController(c, control)
+    t.teardown(() => ctl.stop())
+    await o.create('ClusterOutput', 'es', { loggingRef, http: { endpoint: 'http://127.0.0.1:9/' } })
+    await o.create('ClusterFlow', 'all', { loggingRef, globalOutputRefs: ['es'] })
+    await o.create('LogTap', 'c', { flow: { kind: 'ClusterFlow', name: 'all' } })
+    await waitFor('attached', async () => (await o.refs('ClusterFlow', 'all'))?.includes('logtap-c'))
+    // A tenant routes its own Flow to the tap's ClusterOutput too.
+    await tenantObjects.create('Flow', 'app', {
+      loggingRef,
+      match: [{ select: { labels: { app: 'x' } } }],
+      globalOutputRefs: ['logtap-c'],
+    })
+    await o.delete('LogTap', 'c')
+    await waitFor(
+      'gone',
+      async () => !(await o.tap('c')) && !(await o.get('ClusterOutput', 'logtap-c')),
+      20_000,
+    )
+    t.same(await tenantObjects.refs('Flow', 'app'), [], "the tenant's ref was removed first")
+    t.same(await o.refs('ClusterFlow', 'all'), ['es'])
+    const told = await waitFor('an Event on the tenant Flow', async () =>
+      (await core.listNamespacedEvent({ namespace: tenant })).items.find(
+        (e) =>
+          e.involvedObject.kind === 'Flow' &&
+          e.involvedObject.name === 'app' &&
+          e.reason === 'TapOutputDetached',
+      ),
+    )
+    t.match(
+      told.message,
+      new RegExp(`LogTap ${control}/c is being removed: logtap-c was removed from .spec.globalOutputRefs`),
+    )
+    await finish(t, inv)
+  },
+)
+
 t.test('foreground cascading delete keeps the invariant', async (t) => {
   const { o, inv } = await setup(t, 'fg')
   await userFlow(o)
   await o.create('LogTap', 'fg', tapSpec('app'))
-  await waitFor('Ready', async () => (await o.condition('fg', 'Ready'))?.status === 'True')
+  await waitFor('attached', async () => (await o.condition('fg', 'Attached'))?.status === 'True')
   await o.delete('LogTap', 'fg', 'Foreground')
   await waitFor('gone', async () => !(await o.tap('fg')) && !(await o.get('Output', 'logtap-fg')), 30_000)
   t.same(await o.refs('Flow', 'app'), ['es'])
@@ -172,7 +258,7 @@ t.test('two taps on one flow: removing one leaves the other intact', async (t) =
     const r = await o.refs('Flow', 'app')
     return r?.includes('logtap-a') && r.includes('logtap-b')
   })
-  await waitFor('b Ready', async () => (await o.condition('b', 'Ready'))?.status === 'True')
+  await waitFor('b attached', async () => (await o.condition('b', 'Attached'))?.status === 'True')
   const bOut = await o.get('Output', 'logtap-b')
   await o.delete('LogTap', 'a')
   await waitFor('a gone', async () => !(await o.tap('a')) && !(await o.get('Output', 'logtap-a')))
@@ -183,7 +269,7 @@ t.test('two taps on one flow: removing one leaves the other intact', async (t) =
   )
   t.ok(refs?.includes('logtap-b'), "b's ref kept")
   t.equal((await o.get('Output', 'logtap-b'))?.metadata.uid, bOut?.metadata.uid, "b's Output kept")
-  t.equal((await o.condition('b', 'Ready'))?.status, 'True')
+  t.equal((await o.condition('b', 'Attached'))?.status, 'True')
   await finish(t, inv)
 })
 
@@ -228,7 +314,7 @@ t.test('concurrent edits of the Flow by someone else are preserved', async (t) =
     },
     setHeaderOptions('Content-Type', 'application/json-patch+json'),
   )
-  await waitFor('Ready', async () => (await o.condition('e', 'Ready'))?.status === 'True')
+  await waitFor('attached', async () => (await o.condition('e', 'Attached'))?.status === 'True')
   const after = await o.get('Flow', 'app')
   t.equal(after?.metadata.labels?.['edit'], '29', 'last label edit kept')
   t.same(after?.spec?.['filters'], [{ stdout: {} }, { dedot: {} }])
@@ -244,11 +330,11 @@ t.test('kubectl shows columns, conditions and Events; metrics count reconciles',
   const { ns, o } = await setup(t, 'kubectl', registry)
   await userFlow(o)
   await o.create('LogTap', 'k', tapSpec('app'))
-  await waitFor('Ready', async () => (await o.condition('k', 'Ready'))?.status === 'True')
+  await waitFor('attached', async () => (await o.condition('k', 'Attached'))?.status === 'True')
   const get = await c.kubectl(['get', 'ltap', '-n', ns])
   t.equal(get.code, 0, get.stderr)
   t.match(get.stdout, /NAME\s+FLOW\s+KIND\s+MODE\s+LIFETIME\s+READY\s+LISTENERS\s+RECORDS\s+AGE/)
-  t.match(get.stdout, /k\s+app\s+Flow\s+inject\s+persistent\s+True/)
+  t.match(get.stdout, /k\s+app\s+Flow\s+inject\s+persistent\s+False/, 'not Ready: no logging-operator here')
   const desc = await waitFor('events', async () => {
     const d = await c.kubectl(['describe', 'logtap', 'k', '-n', ns])
     return d.stdout.includes('Attached') && d.stdout.includes('Ready') && d.stdout.includes('ApplyOutput')
@@ -267,12 +353,19 @@ t.test('kubectl shows columns, conditions and Events; metrics count reconciles',
 t.test('the controller identity is least-privilege, not admin', async (t) => {
   const kc = await controllerKubeConfig(c)
   const core = kc.makeApiClient(CoreV1Api)
-  const err = await core.listSecretForAllNamespaces().then(
-    () => undefined,
-    (e) => e,
-  )
-  t.equal(err?.code, 403, 'cannot read Secrets')
   const ns = await c.newNamespace('priv')
+  const code = (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e) => (e as { code?: number }).code,
+    )
+  t.equal(await code(core.listSecretForAllNamespaces()), 403, 'cannot list Secrets anywhere')
+  t.equal(await code(core.listNamespacedSecret({ namespace: ns })), 403, 'nor in a namespace')
+  t.equal(
+    await code(core.listNamespacedSecret({ namespace: ns, watch: true, timeoutSeconds: 1 })),
+    403,
+    'nor watch them',
+  )
   const err2 = await core
     .createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'x' } } })
     .then(

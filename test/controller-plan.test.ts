@@ -2,7 +2,7 @@
 // functions of the caches: these pin both without a cluster.
 import t from 'tap'
 import { KINDS } from '../api/kinds.ts'
-import type { LogTap } from '../api/logtap.ts'
+import { LABEL_MANAGED_BY, LABEL_TAP, LABEL_TAP_UID, type LogTap, MANAGED_BY } from '../api/logtap.ts'
 import type { KObject } from '../controller/kube/objects.ts'
 import { runPlan } from '../controller/reconciler/actions.ts'
 import type { Action, Plan } from '../controller/reconciler/desired/plan.ts'
@@ -54,25 +54,52 @@ const out = (name: string, kind = 'Output', ns = 'ns'): KObject => ({
   metadata: { name, namespace: ns },
 })
 
+const describe = (r: Action) =>
+  r.type === 'RemoveDanglingRef' &&
+  `${r.flow.kind} ${r.flow.namespace}/${r.flow.name} ${r.field} ${r.output.kind} ${r.output.name} in ${r.output.namespaces}`
+
 t.test('dangling refs: only refs shaped like ours, per namespace and kind', async (t) => {
   const flows = [
     flow('a', { localOutputRefs: ['es', 'logtap-gone', 'logtap-here'] }),
     flow('b', { globalOutputRefs: ['logtap-here'] }, 'ClusterFlow'),
     flow('c', { localOutputRefs: ['logtap-here'] }, 'Flow', 'other'),
   ]
-  const repairs = danglingRefRepairs(flows, [out('logtap-here'), out('es')])
+  const repairs = danglingRefRepairs(flows, [out('logtap-here'), out('es')], [], () => true)
+  t.same(repairs.map(describe), [
+    'Flow ns/a localOutputRefs Output logtap-gone in ns',
+    'ClusterFlow ns/b globalOutputRefs ClusterOutput logtap-here in ns',
+    'Flow other/c localOutputRefs Output logtap-here in other',
+  ])
+})
+
+t.test('dangling global refs: in any namespace, judged by the Loggings that render the flow', async (t) => {
+  const logging = (name: string, spec: Record<string, unknown>): KObject => ({
+    kind: 'Logging',
+    metadata: { name },
+    spec,
+  })
+  const loggings = [
+    logging('a', { loggingRef: 'a', controlNamespace: 'ctl', watchNamespaces: ['shop'] }),
+    logging('b', { loggingRef: 'b', controlNamespace: 'elsewhere' }),
+  ]
+  const flows = [
+    flow('gone', { loggingRef: 'a', globalOutputRefs: ['logtap-gone', 'shared'] }, 'Flow', 'shop'),
+    flow('here', { loggingRef: 'a', globalOutputRefs: ['logtap-here'] }, 'Flow', 'shop'),
+    flow('other', { loggingRef: 'b', globalOutputRefs: ['logtap-gone'] }, 'Flow', 'shop'),
+    flow('unwatched', { loggingRef: 'a', globalOutputRefs: ['logtap-gone'] }, 'Flow', 'lab'),
+  ]
+  const outputs = [out('logtap-here', 'ClusterOutput', 'ctl')]
+  const all = () => true
+  t.same(danglingRefRepairs(flows, outputs, loggings, all).map(describe), [
+    'Flow shop/gone globalOutputRefs ClusterOutput logtap-gone in ctl',
+    'Flow shop/other globalOutputRefs ClusterOutput logtap-gone in elsewhere',
+  ])
   t.same(
-    repairs.map(
-      (r) =>
-        r.type === 'RemoveDanglingRef' &&
-        `${r.flow.kind} ${r.flow.namespace}/${r.flow.name} ${r.field} ${r.output.kind} ${r.output.name}`,
-    ),
-    [
-      'Flow ns/a localOutputRefs Output logtap-gone',
-      'ClusterFlow ns/b globalOutputRefs ClusterOutput logtap-here',
-      'Flow other/c localOutputRefs Output logtap-here',
-    ],
+    danglingRefRepairs(flows, outputs, loggings, (ns) => ns === 'ctl').map(describe),
+    ['Flow shop/gone globalOutputRefs ClusterOutput logtap-gone in ctl'],
+    'only ClusterOutputs of namespaces the controller watches are judged',
   )
+  t.same(danglingRefRepairs(flows, outputs, undefined, all), [], 'Loggings unknown: nothing judged')
 })
 
 const owned = (name: string, tap: string, uid: string): KObject => ({
@@ -86,14 +113,29 @@ const owned = (name: string, tap: string, uid: string): KObject => ({
   },
 })
 
+const labelled = (name: string, tap: string, uid: string): KObject => ({
+  kind: 'Output',
+  metadata: {
+    name,
+    namespace: 'ns',
+    labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_TAP]: tap, [LABEL_TAP_UID]: uid },
+  },
+})
+
 t.test('orphans: owners that are gone or were recreated', async (t) => {
   const taps: Record<string, string> = { 'ns/live': 'u1', 'ns/again': 'u3' }
   const uid = (ns: string, name: string) => taps[`${ns}/${name}`]
   const keys = orphanOwnerKeys(
-    [owned('a', 'live', 'u1'), owned('b', 'gone', 'u2'), owned('c', 'again', 'u-old'), out('theirs')],
+    [
+      owned('a', 'live', 'u1'),
+      owned('b', 'gone', 'u2'),
+      owned('c', 'again', 'u-old'),
+      out('theirs'),
+      labelled('d', 'stripped', 'u4'),
+    ],
     uid,
   )
-  t.same(keys, ['ns/gone', 'ns/again'])
+  t.same(keys, ['ns/gone', 'ns/again', 'ns/stripped'], 'by owner reference, or by labels alone')
 })
 
 t.test('watches: which taps an event affects', async (t) => {
@@ -111,4 +153,15 @@ t.test('watches: which taps an event affects', async (t) => {
   t.same(affectedTaps('Output', out('logtap-t1'), tapsIn), ['ns/t1'], 'a foreign object at our name')
   t.same(affectedTaps('Logging', { kind: 'Logging', metadata: { name: 'l' } }, tapsIn), ['ns/c1'])
   t.same(affectedTaps('Flow', flow('app', {}, 'Flow', 'elsewhere'), tapsIn), [])
+  const clusterOutputs = () => [{ ...labelled('logtap-c1', 'c1', 'u'), kind: 'ClusterOutput' }]
+  t.same(
+    affectedTaps(
+      'Flow',
+      flow('tenant', { globalOutputRefs: ['logtap-c1'] }, 'Flow', 'shop'),
+      tapsIn,
+      clusterOutputs,
+    ),
+    ['ns/c1'],
+    "a flow elsewhere naming a tap's ClusterOutput",
+  )
 })

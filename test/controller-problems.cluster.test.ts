@@ -17,7 +17,7 @@ const c = await getCluster()
 const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' }
 const micro = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
 
-t.test('flow not found: a clear condition, then Ready once the Flow appears', async (t) => {
+t.test('flow not found: a clear condition, then attached once the Flow appears', async (t) => {
   const ns = await c.newNamespace('nf')
   const o = new Objects(c.kc, ns)
   const ctl = await runController(c, ns)
@@ -32,9 +32,61 @@ t.test('flow not found: a clear condition, then Ready once the Flow appears', as
   t.equal((await o.condition('x', 'Ready'))?.status, 'False')
   t.equal(await o.get('Output', 'logtap-x'), undefined, 'nothing created meanwhile')
   await userFlow(o, 'later')
-  await waitFor('Ready', async () => (await o.condition('x', 'Ready'))?.status === 'True')
+  await waitFor('attached', async () => (await o.condition('x', 'Attached'))?.status === 'True')
   t.ok((await o.refs('Flow', 'later'))?.includes('logtap-x'))
 })
+
+t.test(
+  'no logging-operator renders the flow: Ready says why, at once or after the bounded wait',
+  async (t) => {
+    const ns = await c.newNamespace('noop')
+    const o = new Objects(c.kc, ns)
+    const loggingRef = `noop-${ns}`
+    await o.create('Output', 'es', { loggingRef, http: { endpoint: 'http://127.0.0.1:9/' } })
+    await o.create('Flow', 'app', {
+      loggingRef,
+      match: [{ select: { labels: { app: 'a' } } }],
+      localOutputRefs: ['es'],
+    })
+    // Some Logging exists (another team's): just none with this flow's loggingRef.
+    const custom = c.kc.makeApiClient(CustomObjectsApi)
+    const logging = (name: string, ref: string) =>
+      custom.createClusterCustomObject({
+        ...resourceOf('Logging'),
+        body: {
+          apiVersion: KINDS.Logging.apiVersion,
+          kind: 'Logging',
+          metadata: { name },
+          spec: { controlNamespace: ns, watchNamespaces: [ns], loggingRef: ref },
+        },
+      })
+    await logging(`other-${ns}`, `other-${ns}`)
+    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: `other-${ns}` }))
+    const ctl = await runController(c, ns, { operatorAcceptanceTimeoutMs: 3000 })
+    t.teardown(() => ctl.stop())
+    await o.create('LogTap', 'x', tapSpec('app'))
+    const none = await waitFor('NoMatchingLogging', async () => {
+      const r = await o.condition('x', 'Ready')
+      return r?.reason === 'NoMatchingLogging' ? r : undefined
+    })
+    t.equal(none.status, 'False')
+    t.match(none.message, `No Logging has loggingRef "${loggingRef}", the Flow app's`)
+    t.equal((await o.condition('x', 'Attached'))?.status, 'True', 'attached all the same')
+    // A Logging that would render it, but nothing answers for it (no operator writes status).
+    await logging(loggingRef, loggingRef)
+    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+    const waiting = await waitFor('WaitingForLoggingOperator', async () => {
+      const r = await o.condition('x', 'Ready')
+      return r?.reason === 'WaitingForLoggingOperator' ? r : undefined
+    })
+    t.equal(waiting.status, 'False')
+    const silent = await waitFor('LoggingOperatorNotResponding', async () => {
+      const r = await o.condition('x', 'Ready')
+      return r?.reason === 'LoggingOperatorNotResponding' ? r : undefined
+    })
+    t.match(silent.message, `is logging-operator running for Logging ${loggingRef}?`)
+  },
+)
 
 t.test('ClusterFlow tap outside the control namespace: WrongNamespace', async (t) => {
   const ns = await c.newNamespace('wrongns')
@@ -113,7 +165,7 @@ t.test(
       spec: { holderIdentity: 'k8stail', leaseDurationSeconds: duration, renewTime: micro(renew) },
     })
     await custom.createNamespacedCustomObject({ ...LEASES, namespace: ns, body: lease(Date.now()) })
-    await waitFor('Ready', async () => (await o.condition('s', 'Ready'))?.status === 'True')
+    await waitFor('attached', async () => (await o.condition('s', 'Attached'))?.status === 'True')
     // Renew for a while: the tap must survive well past one lease duration.
     for (let i = 0; i < 5; i++) {
       await sleep(1000)
@@ -187,6 +239,41 @@ t.test('sweep: a ref removed by hand comes back; a dangling ref of ours is remov
   )
 })
 
+t.test('sweep: a dangling global ref of ours is removed in any namespace its Logging watches', async (t) => {
+  const control = await c.newNamespace('sweep-global')
+  const tenant = await c.newNamespace('sweep-tenant')
+  const custom = c.kc.makeApiClient(CustomObjectsApi)
+  const loggingRef = `sweep-${control}`
+  await custom.createClusterCustomObject({
+    ...resourceOf('Logging'),
+    body: {
+      apiVersion: KINDS.Logging.apiVersion,
+      kind: 'Logging',
+      metadata: { name: loggingRef },
+      spec: { controlNamespace: control, watchNamespaces: [tenant], loggingRef },
+    },
+  })
+  t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+  const tenantObjects = new Objects(c.kc, tenant)
+  const spec = (refs: string[], ref = loggingRef) => ({
+    loggingRef: ref,
+    match: [{ select: { labels: { a: 'b' } } }],
+    globalOutputRefs: refs,
+  })
+  await tenantObjects.create('Flow', 'broken', spec(['shared', 'logtap-ghost']))
+  // Its Logging takes ClusterOutputs from a namespace this controller does not watch: not judged.
+  await tenantObjects.create('Flow', 'foreign', spec(['logtap-ghost'], `other-${control}`))
+  const ctl = await runController(c, control, { sweepIntervalMs: 500 })
+  t.teardown(() => ctl.stop())
+  const globalRefs = async (name: string) =>
+    (await tenantObjects.get('Flow', name))?.spec?.['globalOutputRefs']
+  await waitFor(
+    'dangling global ref removed',
+    async () => JSON.stringify(await globalRefs('broken')) === '["shared"]',
+  )
+  t.same(await globalRefs('foreign'), ['logtap-ghost'], 'a flow of another Logging is left alone')
+})
+
 t.test('force-removed LogTap finalizer: the orphaned Output is cleaned up in the safe order', async (t) => {
   const ns = await c.newNamespace('force')
   const o = new Objects(c.kc, ns)
@@ -195,7 +282,7 @@ t.test('force-removed LogTap finalizer: the orphaned Output is cleaned up in the
   await userFlow(o)
   let ctl = await runController(c, ns)
   await o.create('LogTap', 'f', tapSpec('app'))
-  await waitFor('Ready', async () => (await o.condition('f', 'Ready'))?.status === 'True')
+  await waitFor('attached', async () => (await o.condition('f', 'Attached'))?.status === 'True')
   await ctl.stop()
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   await custom.patchNamespacedCustomObject(

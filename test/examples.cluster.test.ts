@@ -71,6 +71,8 @@ t.test('the examples are all there, each with a comment header', async (t) => {
     'logtap-mirror.yaml',
     'pod-rbac-labels.yaml',
     'rbac-team.yaml',
+    'syslog-ng-flow-and-output.yaml',
+    'logtap-syslog-ng.yaml',
   ]) {
     t.ok(files.includes(want), want)
   }
@@ -124,6 +126,14 @@ t.test('the examples agree with each other', async (t) => {
     ),
     'the ClusterFlow references the example ClusterOutput',
   )
+  const syslogNgFlow = all.find((o) => o.kind === 'SyslogNGFlow')!
+  const syslogNgOutputs = all.filter((o) => o.kind === 'SyslogNGOutput').map((o) => o.metadata.name)
+  t.ok(
+    (syslogNgFlow['spec'] as { localOutputRefs: string[] }).localOutputRefs.every((r) =>
+      syslogNgOutputs.includes(r),
+    ),
+    'the SyslogNGFlow references the example SyslogNGOutput',
+  )
   for (const tap of all.filter((o) => o.kind === 'LogTap')) {
     const spec = tap['spec'] as { flow: { kind: string; name: string } }
     const target = all.find(
@@ -162,5 +172,7 @@ t.test('rbac-team.yaml gives alice what k8stail needs, where it needs it', async
   t.ok(await can('create', 'leases.coordination.k8s.io', team), 'session heartbeat Leases')
   t.ok(await can('get', 'services/proxy', relay, 'http:log-socket:10001'), 'the stream through the proxy')
   t.notOk(await can('get', 'services/proxy', relay, 'log-socket:10000'), 'not the ingest port')
+  t.ok(await can('get', 'pods/proxy', relay, 'log-socket-1:10001'), "each relay replica's stream")
+  t.notOk(await can('get', 'pods/proxy', relay, 'log-socket-1:8080'), "not a replica's ops port")
   t.notOk(await can('create', 'logtaps.logsocket.dev', namespaces['logging']!), 'not in other namespaces')
 })

@@ -3,6 +3,7 @@
 // when the receiver answers 4xx or 5xx. docs/real-pipeline.md lists the facts.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { syslogNgOutputSpec } from '../controller/reconciler/desired/syslog-ng-output.ts'
 import {
   accepted,
   createLogging,
@@ -34,7 +35,7 @@ if (rp) {
     },
   })
 
-  async function render(t: Tap, cases: Record<string, ReturnType<typeof httpOutput>>) {
+  async function render(t: Tap, cases: Record<string, Record<string, unknown>>) {
     const ns = await c.newNamespace('rp-syslog-ng')
     const logging = await createLogging(kc, {
       aggregator: 'syslogNG',
@@ -159,6 +160,43 @@ if (rp) {
     )
     t.match(sng.log(), /handled by response_action; action='drop'/, 'syslog-ng says it dropped them')
   })
+
+  // The http() the controller gives a tap (syslog-ng-output.ts), against each answer of the relay.
+  t.test(
+    'the tap’s http() as the controller makes it: what syslog-ng 3.38 does with each answer',
+    async (t) => {
+      const tapOutput = (name: string) => {
+        const spec = syslogNgOutputSpec({ url: serviceUrl(name), user: 'tap', secret: 'cred' }) as {
+          http: Record<string, unknown>
+        }
+        // The credential Secret is the controller's business; here a literal value.
+        return { http: { ...spec.http, password: { value: 'secret' } } }
+      }
+      const names = ['ok', 's403', 's404', 's413', 's503']
+      const { ns, conf, dest } = await render(t, Object.fromEntries(names.map((n) => [n, tapOutput(n)])))
+      const { r, url } = await receivers(t, { ok: 200, s403: 403, s404: 404, s413: 413, s503: 503 })
+      const sng = await startSyslogNg({ rendered: conf, destinations: names.map(dest), url })
+      t.teardown(() => sng.stop())
+      const pods = samplePods(ns)
+      await sng.send(generateRecords(pods, 3, 0))
+      await Promise.all(Object.values(r).map((x) => x.until(1)))
+      await sleep(12_000)
+      const counts = Object.fromEntries(names.map((n) => [n, r[n]!.requests.length]))
+      t.comment(`requests per receiver: ${JSON.stringify(counts)}`)
+      const ok = r['ok']!.requests[0]!
+      t.equal(ok.headers['content-type'], 'application/x-ndjson')
+      t.equal(ok.headers['authorization'], `Basic ${Buffer.from('tap:secret').toString('base64')}`)
+      for (const n of ['s403', 's404', 's413']) t.equal(counts[n], 1, `${n.slice(1)}: posted once, dropped`)
+      for (const n of names) {
+        const s = await sng.destinationStats(dest(n))
+        t.equal(s.queued, 0, `${n}: nothing left queued (${JSON.stringify(s)})`)
+      }
+      t.ok(
+        counts['s503']! >= 2 && counts['s503']! <= 3,
+        `503: tried retries(3) times in all (${counts['s503']} requests), then dropped`,
+      )
+    },
+  )
 }
 
 interface Tap {

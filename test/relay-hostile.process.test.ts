@@ -6,7 +6,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
 import t from 'tap'
-import { INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { basicAuthorization } from '../api/credential.ts'
 import type { StreamMessage } from '../api/stream-protocol.ts'
 import { MiB } from '../controller/relay/budget.ts'
 import { startHostileLoad } from '../scripts/bench/hostile-load.ts'
@@ -75,7 +75,7 @@ t.test(
           headers: {
             'content-type': 'application/x-ndjson',
             'content-length': body.length,
-            [INGEST_TOKEN_HEADER]: ready.credential,
+            authorization: basicAuthorization('bench', ready.credential),
           },
         })
         req.on('response', (res) => {

@@ -3,7 +3,7 @@
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
-import { INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { basicAuthorization } from '../api/credential.ts'
 import type { SkippedMessage } from '../api/stream-protocol.ts'
 import type { TapInfo } from '../controller/relay/tap-directory.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
@@ -66,6 +66,30 @@ t.test(
   },
 )
 
+t.test(
+  'a syslog-ng batch (JSON lines joined by newlines, none at the end) arrives byte-identical',
+  async (t) => {
+    const r = await startTestRelay()
+    t.teardown(() => r.close())
+    const tap = r.taps.add('shop', 'tap-sng')
+    const c = await connect(r.streamUrl(tap), 'token-alice')
+    // What the tap's SyslogNGOutput makes syslog-ng post: fluent-bit's lines (with its `ts`) as they
+    // came, the default delimiter between them, the Content-Type the output sets.
+    const lines = generateRecords(open, 5, 0).map((rec) =>
+      JSON.stringify({ ts: '2026-11-30T12:00:00.000Z', ...rec }),
+    )
+    const res = await r.post(tap, lines.join('\n'), { 'content-type': 'application/x-ndjson' })
+    t.equal(res.status, 200)
+    t.same(await res.json(), { records: 5, skipped: 0 })
+    await c.until(() => c.records().length === 5)
+    t.same(
+      c.records().map((x) => x.raw),
+      lines,
+      'each record as syslog-ng posted it, the last one too',
+    )
+  },
+)
+
 t.test('bad input gets the documented answer and the relay keeps serving', async (t) => {
   const r = await startTestRelay({ limits: { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 256 * 1024 } })
   t.teardown(() => r.close())
@@ -115,7 +139,7 @@ t.test('bad input gets the documented answer and the relay keeps serving', async
   res = await r.post(a, Buffer.from('not gzip'), { 'content-encoding': 'gzip' })
   t.equal(res.status, 400, 'corrupt gzip')
 
-  res = await r.post(a, good.body, { [INGEST_TOKEN_HEADER]: 'forged' })
+  res = await r.post(a, good.body, { authorization: basicAuthorization(a.name, 'forged') })
   t.equal(res.status, 403, 'bad credential')
   t.match(await res.json(), { error: 'bad-credential' })
 
@@ -173,7 +197,11 @@ function slowPost(
 } {
   const req = http.request(r.ingestUrl(tap), {
     method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson', [INGEST_TOKEN_HEADER]: r.credential(tap), ...headers },
+    headers: {
+      'content-type': 'application/x-ndjson',
+      authorization: basicAuthorization(tap.name, r.credential(tap)),
+      ...headers,
+    },
   })
   const answer = new Promise<{ status: number; body: unknown }>((resolve, reject) => {
     req.on('response', (res) => {

@@ -1,20 +1,12 @@
 // The relay against the real API server: TokenReview/SubjectAccessReview refusals, the LogTap
-// informer, status counters written back by server-side apply, and the fluentd-faithful sender
-// feeding the relay from an http Output.
+// informer, each replica's status counters written back by server-side apply, and the
+// fluentd-faithful sender feeding the relay from an http Output.
 import { CustomObjectsApi, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import t from 'tap'
+import { basicAuthorization } from '../api/credential.ts'
 import { KINDS, resourceOf } from '../api/kinds.ts'
-import {
-  API_VERSION,
-  FIELD_MANAGER_RELAY,
-  GROUP,
-  INGEST_TOKEN_HEADER,
-  ingestPath,
-  KIND,
-  PLURAL,
-  VERSION,
-} from '../api/logtap.ts'
+import { API_VERSION, GROUP, ingestPath, KIND, PLURAL, relayFieldManager, VERSION } from '../api/logtap.ts'
 import type { DeniedMessage } from '../api/stream-protocol.ts'
 import { SharedInformers } from '../controller/kube/informers.ts'
 import { k8sAuth } from '../controller/relay/kube/auth.ts'
@@ -78,7 +70,7 @@ const informers = new SharedInformers(c.kc, { log: logger })
 const taps = k8sTapDirectory(informers.for(KINDS.LogTap))
 await informers.for(KINDS.LogTap).start()
 t.teardown(() => informers.stop())
-const writer = k8sStatusWriter(c.kc, { logger, intervalMs: 200 })
+const writer = k8sStatusWriter(c.kc, { logger, replica: 'relay-a', intervalMs: 200 })
 t.teardown(() => writer.stop())
 const r = await startTestRelay({ taps, auth: k8sAuth(c.kc), onStatus: writer.sink })
 t.teardown(() => r.close())
@@ -119,7 +111,7 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
     spec: {
       http: {
         endpoint: `${relayService}${ingestPath(ns, 'tap')}`,
-        headers: { [INGEST_TOKEN_HEADER]: r.credential(tap) },
+        headers: { authorization: basicAuthorization(tap.name, r.credential(tap)) },
         json_array: true,
         compress: 'gzip',
         buffer: { tags: '[]', flush_interval: '1s' },
@@ -171,30 +163,43 @@ t.test('fluentd sender → relay → listener, RBAC per record, status written b
   t.same([...new Set(denied.map((d) => d.pod))].sort(), [`${ns}/cache-0`, `${ns}/ledger-6f7b9c8d5-z9k1m`])
   t.ok(posts.length >= 4)
 
+  type Relay = { name: string; listeners: number; recordsReceived: number; lastRecordTime?: string }
   type Tap = {
-    status?: { listeners?: number; recordsReceived?: number; lastRecordTime?: string }
+    status?: { relays?: Relay[] }
     metadata: { managedFields?: { manager: string; subresource?: string; fieldsV1?: unknown }[] }
   }
-  const obj = await until('status counters on the LogTap', async () => {
+  const entry = (o: Tap, name: string) => o.status?.relays?.find((e) => e.name === name)
+  const obj = await until("this replica's counters on the LogTap", async () => {
     const o = (await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap
-    return o.status?.recordsReceived === total && o.status.listeners === 1 ? o : undefined
+    const e = entry(o, 'relay-a')
+    return e?.recordsReceived === total && e.listeners === 1 ? o : undefined
   })
-  t.match(obj.status, { listeners: 1, recordsReceived: total, lastRecordTime: String })
-  const mine = obj.metadata.managedFields?.filter((f) => f.manager === FIELD_MANAGER_RELAY) ?? []
-  t.equal(mine.length, 1, 'one managed-fields entry for the relay')
+  t.match(entry(obj, 'relay-a'), { listeners: 1, recordsReceived: total, lastRecordTime: String })
+  const mine = obj.metadata.managedFields?.filter((f) => f.manager === relayFieldManager('relay-a')) ?? []
+  t.equal(mine.length, 1, 'one managed-fields entry for this replica')
   t.equal(mine[0]?.subresource, 'status')
   t.same(
-    Object.keys((mine[0]?.fieldsV1 as { 'f:status'?: object } | undefined)?.['f:status'] ?? {})
-      .filter((k) => k.startsWith('f:'))
-      .sort(),
-    ['f:lastRecordTime', 'f:listeners', 'f:recordsReceived'],
-    'the relay owns exactly its three status fields',
+    Object.keys((mine[0]?.fieldsV1 as { 'f:status'?: object } | undefined)?.['f:status'] ?? {}),
+    ['f:relays'],
+    'the replica owns its entry of status.relays and nothing else',
   )
+
+  // Another replica writes its own entry beside it, under its own field manager.
+  const other = k8sStatusWriter(c.kc, { logger, replica: 'relay-b', intervalMs: 50 })
+  other.sink({ namespace: ns, name: 'tap', uid: tap.uid }, { listeners: 2, recordsReceived: 7 })
+  await other.flush()
+  await other.stop()
+  const both = (await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap
+  t.match(entry(both, 'relay-a'), { listeners: 1, recordsReceived: total })
+  t.match(entry(both, 'relay-b'), { listeners: 2, recordsReceived: 7 })
 
   client.ws.close()
   await until('listeners back to 0 in the status', async () => {
     const o = (await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap
-    return o.status?.listeners === 0 || undefined
+    return entry(o, 'relay-a')?.listeners === 0 || undefined
+  })
+  t.match(entry((await custom.getNamespacedCustomObject({ ...g, name: 'tap' })) as Tap, 'relay-b'), {
+    listeners: 2,
   })
   t.pass('listener count written back after the client left')
 })
@@ -234,7 +239,7 @@ t.test('a ClusterOutput posting plain NDJSON reaches its own tap only', async (t
       spec: {
         http: {
           endpoint: `${relayService}${ingestPath(ns, 'ctap')}`,
-          headers: { [INGEST_TOKEN_HEADER]: r.credential(ctap) },
+          headers: { authorization: basicAuthorization(ctap.name, r.credential(ctap)) },
         },
       },
     },

@@ -3,7 +3,7 @@
 // drops at ingest is told to the tap's listeners with a count.
 import http from 'node:http'
 import t from 'tap'
-import { INGEST_TOKEN_HEADER } from '../api/logtap.ts'
+import { basicAuthorization } from '../api/credential.ts'
 import type { DeniedMessage, DroppedMessage, StreamMessage } from '../api/stream-protocol.ts'
 import type { TapInfo } from '../controller/relay/tap-directory.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
@@ -24,7 +24,7 @@ function stalledPoster(r: TestRelay, tap: TapInfo, localAddress = '127.0.0.1') {
     headers: {
       'content-type': 'application/x-ndjson',
       'content-length': 100_000,
-      [INGEST_TOKEN_HEADER]: r.credential(tap),
+      authorization: basicAuthorization(tap.name, r.credential(tap)),
     },
   })
   const ended = new Promise<string>((resolve) => {
@@ -51,7 +51,7 @@ function fluentdPoster(r: TestRelay, tap: TapInfo, localAddress = '127.0.0.1') {
           headers: {
             'content-type': 'application/x-ndjson',
             'content-length': body.length,
-            [INGEST_TOKEN_HEADER]: r.credential(tap),
+            authorization: basicAuthorization(tap.name, r.credential(tap)),
           },
         })
         req.on('response', (res) => {
@@ -195,7 +195,7 @@ t.test('a burst beyond capacity: the listener is told exactly what it lost', asy
             headers: {
               'content-type': 'application/x-ndjson',
               'content-length': chunk.body.length,
-              [INGEST_TOKEN_HEADER]: r.credential(tap),
+              authorization: basicAuthorization(tap.name, r.credential(tap)),
             },
           })
           req.on('response', (res) => {

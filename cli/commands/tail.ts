@@ -15,6 +15,15 @@ const tailArgs = {
     description: 'The Flow to tap (with -c: the ClusterFlow, ns = its control namespace)',
   },
   clusterflow: { type: 'boolean', alias: 'c', description: 'Tap a ClusterFlow instead of a Flow' },
+  'syslog-ng': {
+    type: 'boolean',
+    description: 'Tap a SyslogNGFlow (with -c: a SyslogNGClusterFlow), for a Logging run by syslog-ng',
+  },
+  kind: {
+    type: 'string',
+    valueHint: 'kind',
+    description: 'The flow kind by name: Flow, ClusterFlow, SyslogNGFlow or SyslogNGClusterFlow',
+  },
   ...kubeconfigArgs,
   ...relayArgs,
   ...outputArgs,
@@ -50,6 +59,7 @@ const COMMANDS_HELP = [['version', 'Print the k8stail version']] as const
 const EXAMPLES_HELP = [
   'k8stail default/flow1                  tap Flow default/flow1 (creates a session LogTap)',
   'k8stail -c logging/all -o json         tap ClusterFlow all in control namespace logging',
+  'k8stail --syslog-ng default/flow1      tap SyslogNGFlow default/flow1 (-c: a SyslogNGClusterFlow)',
   'k8stail default/flow1 --attach shared  stream from the existing LogTap default/shared',
   'k8stail default/flow1 -t "$(kubectl create token viewer -n default)" --grep error --for 5m',
   "k8stail default/flow1 --where 'kubernetes.labels.app == web && level == error' --fields message",
@@ -66,7 +76,7 @@ export function createTailCommand(deps: TailCommandDeps) {
     meta: {
       name: 'k8stail',
       version: packageVersion(),
-      description: 'Watch, live, the records flowing through a logging-operator Flow or ClusterFlow',
+      description: 'Watch, live, the records flowing through a logging-operator flow (fluentd or syslog-ng)',
     },
     args: tailArgs,
     async run({ args }): Promise<ExitCode> {

@@ -129,14 +129,16 @@ export function prettyPrinter(out: OutputBatch, o: PrinterOptions): Printer {
       out.text(`${style('gray', p.time)} ${style(podColour(p.pod), p.source)} ${level}${p.message}\n`)
       return true
     },
-    message(msg) {
+    message(msg, _frame, replica) {
       if (msg.type === 'denied') {
         const times = msg.count > 1 ? ` (${msg.count} records)` : ''
         out.text(`${style('dim', `! ${msg.message}${times}`)}\n`)
       } else if (msg.type === 'dropped') {
-        out.text(`${style('dim', `! ${droppedNotice(msg)}`)}\n`)
+        const from = replica ? `replica ${replica}: ` : ''
+        out.text(`${style('dim', `! ${from}${droppedNotice(msg)}`)}\n`)
       } else if (msg.type === 'sampled') {
-        out.text(`${style('dim', `~ ${sampledNotice(msg)}`)}\n`)
+        const from = replica ? `replica ${replica}: ` : ''
+        out.text(`${style('dim', `~ ${from}${sampledNotice(msg)}`)}\n`)
       }
     },
   }

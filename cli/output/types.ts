@@ -20,7 +20,8 @@ export interface PrinterOptions {
 
 export interface Printer {
   // A record: its sequence number, the bytes fluentd posted (a view into `frame`) and the frame as
-  // received. True when it was printed (what --count counts).
-  record(seq: number, bytes: Buffer, frame: Buffer): boolean
-  message(msg: NoticeMessage, frame: Buffer): void
+  // received. True when it was printed (what --count counts). `replica`: the relay replica it came
+  // from, when the relay runs as replicas (sequence numbers are per replica).
+  record(seq: number, bytes: Buffer, frame: Buffer, replica?: string): boolean
+  message(msg: NoticeMessage, frame: Buffer, replica?: string): void
 }

@@ -5,6 +5,10 @@
 // They keep going: client-node's ListWatch stops for good on any error other than a watch timeout
 // or 410 (and its start() resolves even when the first list failed), so a SharedInformer tracks
 // "synced" itself and restarts a failed ListWatch with backoff (1 s → 30 s).
+//
+// A kind the API server does not serve (its CRD is not installed: say, a logging-operator release
+// without the syslog-ng kinds) is an empty cache, not a failure: the informer counts as synced, so
+// the rest of the process starts, and keeps listing with backoff until the kind appears.
 import {
   CustomObjectsApi,
   type KubeConfig,
@@ -14,30 +18,45 @@ import {
 } from '@kubernetes/client-node'
 import type pino from 'pino'
 import type { KindInfo } from '../../api/kinds.ts'
+import { isNotFound } from './api-errors.ts'
 import type { KObject } from './objects.ts'
 import { realTimers, type Timers } from './timers.ts'
 
 type InformerEvent = 'add' | 'update' | 'delete'
 export type InformerHandler = (event: InformerEvent, obj: KObject) => void
 
-// How an informer lists and watches; `namespace` limits a namespaced kind to one namespace.
+// How an informer lists and watches; `namespace` limits a namespaced kind to one namespace,
+// `labelSelector` to the objects it selects (the watch gets the same selector).
 interface ListWatchSource {
   path: string
   list: () => Promise<{ items: KObject[]; metadata?: { resourceVersion?: string } }>
 }
 
-function listWatchSource(custom: CustomObjectsApi, kind: KindInfo, namespace?: string): ListWatchSource {
+function listWatchSource(
+  custom: CustomObjectsApi,
+  kind: KindInfo,
+  namespace?: string,
+  labelSelector?: string,
+): ListWatchSource {
   const { group, version, plural } = kind
+  const selector = labelSelector ? { labelSelector } : {}
   if (namespace && kind.scope === 'Namespaced') {
     return {
       path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
       list: async () =>
-        (await custom.listNamespacedCustomObject({ group, version, namespace, plural })) as never,
+        (await custom.listNamespacedCustomObject({
+          group,
+          version,
+          namespace,
+          plural,
+          ...selector,
+        })) as never,
     }
   }
   return {
     path: `/apis/${group}/${version}/${plural}`,
-    list: async () => (await custom.listClusterCustomObject({ group, version, plural })) as never,
+    list: async () =>
+      (await custom.listClusterCustomObject({ group, version, plural, ...selector })) as never,
   }
 }
 
@@ -50,25 +69,40 @@ export class SharedInformer {
   private failures = 0
   private restartTimer: unknown
   private errorDuringStart = false
+  private served = true
   private readonly firstSync: { promise: Promise<void>; resolve: () => void }
   private readonly log: pino.Logger
   private readonly timers: Timers
   private readonly kind: string
 
-  constructor(kc: KubeConfig, kind: KindInfo, o: { namespace?: string; log: pino.Logger; timers?: Timers }) {
+  constructor(
+    kc: KubeConfig,
+    kind: KindInfo,
+    o: { namespace?: string; labelSelector?: string; log: pino.Logger; timers?: Timers },
+  ) {
     this.log = o.log
     this.timers = o.timers ?? realTimers
     this.kind = kind.kind
     let resolve = () => {}
     this.firstSync = { promise: new Promise<void>((r) => (resolve = r)), resolve }
-    const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace)
+    const source = listWatchSource(kc.makeApiClient(CustomObjectsApi), kind, o.namespace, o.labelSelector)
     // List items may lack kind; every cached object carries it.
     const list = async () => {
-      const r = await source.list()
+      let r: Awaited<ReturnType<ListWatchSource['list']>>
+      try {
+        r = await source.list()
+      } catch (err) {
+        if (isNotFound(err)) this.notServed()
+        throw err
+      }
+      if (!this.served) {
+        this.served = true
+        this.log.info({ informer: this.kind }, 'Kind now served by the API server')
+      }
       for (const item of r.items) item.kind ??= this.kind
       return r as never
     }
-    this.lw = new ListWatch(source.path, new Watch(kc), list, false)
+    this.lw = new ListWatch(source.path, new Watch(kc), list, false, o.labelSelector)
     for (const event of ['add', 'update', 'delete'] as const) {
       this.lw.on(event, (obj: KubernetesObject) => this.dispatch(event, obj as unknown as KObject))
     }
@@ -99,11 +133,29 @@ export class SharedInformer {
     }
   }
 
+  private notServed(): void {
+    if (this.served)
+      this.log.warn(
+        { informer: this.kind },
+        'Kind not served by the API server (CRD not installed?): treated as empty until it is',
+      )
+    this.served = false
+    if (!this.isSynced) {
+      this.isSynced = true
+      this.firstSync.resolve()
+    }
+  }
+
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return
     const delay = Math.min(30_000, 1000 * 2 ** this.failures)
     this.failures++
-    this.log.warn({ informer: this.kind, err: String(err), retryInMs: delay }, 'Informer failed; restarting')
+    // An absent kind was reported once (notServed); its retries are routine.
+    const level = this.served ? 'warn' : 'debug'
+    this.log[level](
+      { informer: this.kind, err: String(err), retryInMs: delay },
+      'Informer failed; restarting',
+    )
     this.timers.clearTimeout(this.restartTimer)
     this.restartTimer = this.timers.setTimeout(() => void this.run(), delay)
   }
@@ -141,6 +193,11 @@ export class SharedInformer {
     return this.isSynced
   }
 
+  // False while the API server answers 404 for the kind (its cache is then empty).
+  isServed(): boolean {
+    return this.served
+  }
+
   get(name: string, namespace?: string): KObject | undefined {
     return this.lw.get(name, namespace) as unknown as KObject | undefined
   }
@@ -157,8 +214,9 @@ export class SharedInformer {
   }
 }
 
-// The process's informers, one per kind, made on first request. `namespace` scopes every
-// namespaced kind to that namespace (cluster-scoped kinds are always watched whole).
+// The process's informers, one per kind and scope, made on first request. `namespace` scopes every
+// namespaced kind to that namespace (cluster-scoped kinds are always watched whole), except where a
+// caller asks for a kind in every namespace.
 export class SharedInformers {
   private readonly informers = new Map<string, SharedInformer>()
   private readonly kc: KubeConfig
@@ -169,11 +227,18 @@ export class SharedInformers {
     this.o = o
   }
 
-  for(kind: KindInfo): SharedInformer {
-    let informer = this.informers.get(kind.kind)
+  // The one namespace the informers are scoped to, if any.
+  get namespace(): string | undefined {
+    return this.o.namespace
+  }
+
+  for(kind: KindInfo, scope: { everywhere?: boolean } = {}): SharedInformer {
+    const namespace = scope.everywhere ? undefined : this.o.namespace
+    const key = `${kind.kind}/${namespace ?? ''}`
+    let informer = this.informers.get(key)
     if (!informer) {
-      informer = new SharedInformer(this.kc, kind, this.o)
-      this.informers.set(kind.kind, informer)
+      informer = new SharedInformer(this.kc, kind, { log: this.o.log, ...(namespace ? { namespace } : {}) })
+      this.informers.set(key, informer)
     }
     return informer
   }

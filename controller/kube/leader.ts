@@ -2,6 +2,12 @@
 // retry period; a candidate takes over only after it has seen the same lease record unchanged for
 // a whole lease duration on its own clock (no cross-node clock comparison); a leader that cannot
 // renew within the renew deadline stops leading before anyone else may start.
+//
+// The identity written to the Lease is the one given plus a random suffix, as client-go's
+// components do: two processes given the same identity (the default is the pod name, else the
+// hostname, so any two on one machine) would otherwise each take the other's renewals for their
+// own and lead at once.
+import { randomUUID } from 'node:crypto'
 import type { CustomObjectsApi } from '@kubernetes/client-node'
 import type pino from 'pino'
 import { errorText, isConflict, isNotFound } from './api-errors.ts'
@@ -63,9 +69,9 @@ export class LeaderElector {
     timers = realTimers,
   ) {
     this.custom = custom
-    this.o = o
+    this.o = { ...o, identity: `${o.identity}_${randomUUID()}` }
     this.cb = cb
-    this.log = log.child({ lease: `${o.namespace}/${o.name}`, identity: o.identity })
+    this.log = log.child({ lease: `${o.namespace}/${o.name}`, identity: this.o.identity })
     this.timers = timers
   }
 

@@ -1,8 +1,14 @@
 // The controller's API calls, in one place: server-side apply for objects we own (fixed field
 // manager), conflict-safe JSON patches for objects others own, deletes pinned to one uid.
-import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node'
 import { KINDS, type NamespacedKindName, resourceOf } from '../../api/kinds.ts'
-import { FIELD_MANAGER_CONTROLLER } from '../../api/logtap.ts'
+import { FIELD_MANAGER_CONTROLLER, FIELD_MANAGER_RELAY } from '../../api/logtap.ts'
 import { isConflict, isNotFound, statusCode } from './api-errors.ts'
 import type { JsonPatchOp, KObject } from './objects.ts'
 
@@ -10,9 +16,11 @@ type Kind = NamespacedKindName
 
 export class ObjectClient {
   readonly custom: CustomObjectsApi
+  private readonly core: CoreV1Api
 
   constructor(kc: KubeConfig) {
     this.custom = kc.makeApiClient(CustomObjectsApi)
+    this.core = kc.makeApiClient(CoreV1Api)
   }
 
   async get(kind: Kind, namespace: string, name: string): Promise<KObject | undefined> {
@@ -37,6 +45,56 @@ export class ObjectClient {
       items: KObject[]
     }
     return r.items.map((o) => ({ ...o, kind }))
+  }
+
+  // Every object of a namespaced kind, in all namespaces.
+  async listEverywhere(kind: Kind): Promise<KObject[]> {
+    const r = (await this.custom.listClusterCustomObject(resourceOf(kind))) as { items: KObject[] }
+    return r.items.map((o) => ({ ...o, kind }))
+  }
+
+  async listLoggings(): Promise<KObject[]> {
+    const r = (await this.custom.listClusterCustomObject(resourceOf('Logging'))) as { items: KObject[] }
+    return r.items.map((o) => ({ ...o, kind: KINDS.Logging.kind }))
+  }
+
+  // Secrets: only the credential Secrets of taps, each read and written by name (the controller
+  // may not list Secrets).
+  async getSecret(namespace: string, name: string): Promise<KObject | undefined> {
+    try {
+      const s = await this.core.readNamespacedSecret({ namespace, name })
+      return { ...(s as unknown as KObject), apiVersion: 'v1', kind: 'Secret' }
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw err
+    }
+  }
+
+  // Server-side apply of a Secret we own; `existingUid` pins the update to that incarnation.
+  async applySecret(obj: KObject, existingUid?: string): Promise<KObject> {
+    const body = existingUid ? { ...obj, metadata: { ...obj.metadata, uid: existingUid } } : obj
+    const s = await this.core.patchNamespacedSecret(
+      {
+        namespace: obj.metadata.namespace ?? '',
+        name: obj.metadata.name ?? '',
+        body,
+        fieldManager: FIELD_MANAGER_CONTROLLER,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+    return { ...(s as unknown as KObject), apiVersion: 'v1', kind: 'Secret' }
+  }
+
+  // Deletes exactly the Secret incarnation `uid`; false when there was nothing to delete.
+  async deleteSecret(namespace: string, name: string, uid: string): Promise<boolean> {
+    try {
+      await this.core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid } } })
+      return true
+    } catch (err) {
+      if (isNotFound(err) || statusCode(err) === 409) return false
+      throw err
+    }
   }
 
   // Server-side apply of an object we own. `existingUid` pins the update to that incarnation:
@@ -135,6 +193,40 @@ export class ObjectClient {
         force: true,
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+  }
+
+  // The relay totals of a LogTap (status.listeners, recordsReceived, lastRecordTime) under their
+  // own field manager, pinned to one incarnation of the tap.
+  async applyRelayTotals(
+    namespace: string,
+    name: string,
+    uid: string,
+    totals: Record<string, unknown>,
+  ): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        ...resourceOf('LogTap'),
+        namespace,
+        name,
+        body: {
+          apiVersion: KINDS.LogTap.apiVersion,
+          kind: KINDS.LogTap.kind,
+          metadata: { name, namespace, uid },
+          status: totals,
+        },
+        fieldManager: FIELD_MANAGER_RELAY,
+        force: true,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+  }
+
+  // A JSON patch of a LogTap's status subresource (guarded by its own test ops).
+  async jsonPatchTapStatus(namespace: string, name: string, ops: JsonPatchOp[]): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { ...resourceOf('LogTap'), namespace, name, body: ops, fieldManager: FIELD_MANAGER_CONTROLLER },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     )
   }
 }

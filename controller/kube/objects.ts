@@ -8,6 +8,9 @@ export interface KObject {
   metadata: ObjectMeta
   spec?: Record<string, unknown>
   status?: Record<string, unknown>
+  // Secrets
+  type?: string
+  data?: Record<string, string>
 }
 
 // A namespaced object reference; uid pins one incarnation of the object.

@@ -20,6 +20,10 @@ export const Config = Type.Object({
   leaderElect: Type.Boolean(),
   namespace: Type.String({ minLength: 1 }),
   identity: Type.String({ minLength: 1 }),
+  replica: Type.String({ minLength: 1, maxLength: 253 }),
+  service: Type.Optional(Type.String({ pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 })),
+  streamPortName: Type.String({ minLength: 1, maxLength: 15 }),
+  shutdownDelayMs: Type.Integer({ minimum: 0, maximum: 300_000 }),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
   kubeconfig: Type.Optional(Type.String()),
   memoryBudget: Type.Integer({ minimum: MIN_BUDGET }),
@@ -39,7 +43,16 @@ Flags (environment fallback in brackets):
                             (default: a random key per start; Outputs are re-keyed after a restart)
   --leader-elect            elect one active controller among replicas (default false)
   --namespace NS            this pod's namespace [POD_NAMESPACE] (default log-socket)
-  --identity ID             leader-election identity [POD_NAME] (default hostname)
+  --identity ID             leader-election identity; a random suffix is always added, so two
+                            processes never share one (default: the replica name)
+  --replica NAME            this replica's name: its pod's, as the Service's EndpointSlices name
+                            it [POD_NAME] (default hostname)
+  --service NAME            the Service in front of the relay replicas, in --namespace; its
+                            EndpointSlices tell each replica which replicas are ready, and the
+                            streams tell clients (default: none, a single relay)
+  --stream-port-name NAME   the Service port of the stream (default http-stream)
+  --shutdown-delay SECONDS  on SIGTERM, keep serving this long after readiness fails, so the
+                            Service stops sending posts first (default 5 with --service, else 0)
   --log-level LEVEL         fatal|error|warn|info|debug|trace (default info) [LOG_LEVEL]
   --kubeconfig FILE         out-of-cluster kubeconfig [KUBECONFIG] (default in-cluster, then ~/.kube/config)
   --memory-budget SIZE      memory the program may use, e.g. 460Mi; the relay's buffers are derived
@@ -91,6 +104,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
         `--memory-budget must be a size such as 460Mi or 512M, got ${JSON.stringify(values['memory-budget'])}`,
       )
   } else memoryBudget = defaultMemoryBudget(containerMemoryLimit(readTextFile))
+  const replica = values.replica ?? env.POD_NAME ?? hostname()
+  const service = values.service || undefined
+  let shutdownDelayMs = service ? 5000 : 0
+  if (values['shutdown-delay'] !== undefined) {
+    const v = values['shutdown-delay']
+    if (!/^\d+(\.\d+)?s?$/.test(v))
+      throw new ConfigError(`--shutdown-delay must be a number of seconds, got ${JSON.stringify(v)}`)
+    shutdownDelayMs = Math.round(Number.parseFloat(v) * 1000)
+  }
   const cfg = {
     host: values.host ?? '0.0.0.0',
     ingestPort,
@@ -104,7 +126,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'h
     ingestKeyGenerated,
     leaderElect: values['leader-elect'] ?? false,
     namespace,
-    identity: values.identity ?? env.POD_NAME ?? hostname(),
+    identity: values.identity ?? replica,
+    replica,
+    ...(service ? { service } : {}),
+    streamPortName: values['stream-port-name'] ?? 'http-stream',
+    shutdownDelayMs,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
     memoryBudget,
@@ -140,6 +166,10 @@ function parse(argv: string[]) {
       'leader-elect': { type: 'boolean' },
       namespace: { type: 'string' },
       identity: { type: 'string' },
+      replica: { type: 'string' },
+      service: { type: 'string' },
+      'stream-port-name': { type: 'string' },
+      'shutdown-delay': { type: 'string' },
       'log-level': { type: 'string' },
       kubeconfig: { type: 'string' },
       'memory-budget': { type: 'string' },

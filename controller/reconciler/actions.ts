@@ -1,10 +1,13 @@
 // The executor: runs a Plan stage by stage, and each Action against the API. The steps that could
 // break the ordering invariant re-check their precondition against live reads rather than the
 // (possibly stale) caches:
-//   Attach / ApplyMirrorFlow: our Output exists, is ours, carries our finalizer, is not deleting;
-//   ReleaseOutput: no Flow/ClusterFlow in the namespace references the Output any more;
+//   Attach / ApplyMirrorFlow: our Output exists, is ours, carries our finalizer, is not deleting,
+//     and our credential Secret, which it references, exists;
+//   ReleaseOutput: no flow routes to the Output any more (for a ClusterOutput: no Flow or
+//     ClusterFlow in any namespace, by the Loggings' rules);
 //   RemoveTapFinalizer: nothing the tap owns is left;
 //   RemoveDanglingRef: the output really does not exist.
+import { AGGREGATORS, aggregatorOf } from '../../api/kinds.ts'
 import { FINALIZER_OUTPUT, FINALIZER_TAP, LABEL_TAP, type LogTap, type OutputKind } from '../../api/logtap.ts'
 import type { ObjectClient } from '../kube/object-client.ts'
 import {
@@ -15,9 +18,10 @@ import {
   type KObject,
   type ObjRef,
 } from '../kube/objects.ts'
-import { attachPatch, detachPatch, references } from './desired/flows.ts'
+import { holdsCredential } from './desired/credential-secret.ts'
+import { attachPatch, detachPatch, routesTo } from './desired/flows.ts'
 import { tapLabelValue } from './desired/naming.ts'
-import { controllingTap } from './desired/ownership.ts'
+import { owningTap } from './desired/ownership.ts'
 import type { Action, Plan } from './desired/plan.ts'
 
 // A precondition not met yet: retried with backoff, not reported as a failure to the user.
@@ -67,6 +71,8 @@ export interface Pass {
   applied: Map<string, KObject>
   // Live reads started early, in parallel with earlier steps (see startPass()).
   prefetched: Map<string, Promise<KObject | undefined>>
+  // Objects a previous step deleted (their prefetched state is stale).
+  deleted: Set<string>
 }
 
 // A pass over `plan`, starting the live reads its create steps will need, so they overlap with the
@@ -83,11 +89,18 @@ export function startPass(
     tap: tap.object,
     applied: new Map(),
     prefetched: new Map(),
+    deleted: new Set(),
   }
   for (const a of plan.flat()) {
-    if ((a.type === 'ApplyOutput' || a.type === 'ApplyMirrorFlow') && !a.existingUid) {
+    if (
+      (a.type === 'ApplyOutput' || a.type === 'ApplyMirrorFlow' || a.type === 'ApplySecret') &&
+      !a.existingUid
+    ) {
       const o = a.object
-      const p = client.get(o.kind as ObjRef['kind'], o.metadata.namespace ?? '', o.metadata.name ?? '')
+      const ns = o.metadata.namespace ?? ''
+      const name = o.metadata.name ?? ''
+      const p =
+        a.type === 'ApplySecret' ? client.getSecret(ns, name) : client.get(o.kind as ObjRef['kind'], ns, name)
       p.catch(() => {}) // awaited (and its error surfaced) by the step itself, if it runs
       pass.prefetched.set(`${o.kind}/${o.metadata.name}`, p)
     }
@@ -96,7 +109,7 @@ export function startPass(
 }
 
 function ownedByUid(o: KObject, uid: string): boolean {
-  return controllingTap(o)?.uid === uid
+  return owningTap(o)?.uid === uid
 }
 
 function removeFinalizerOps(cur: KObject, finalizer: string): JsonPatchOp[] | null {
@@ -125,13 +138,41 @@ function addFinalizerOps(cur: KObject, finalizer: string): JsonPatchOp[] | null 
   ]
 }
 
-async function requireLiveOutput(pass: Pass, output: ObjRef, tapUid: string): Promise<void> {
-  const live =
+async function liveOutput(pass: Pass, output: ObjRef): Promise<KObject | undefined> {
+  return (
     pass.applied.get(`${output.kind}/${output.name}`) ??
     (await pass.client.get(output.kind, output.namespace, output.name))
+  )
+}
+
+// Before anything routes records to the Output: it is in place, and so is the Secret it takes the
+// credential from (logging-operator cannot render an Output whose Secret is missing).
+async function requireLiveOutput(pass: Pass, output: ObjRef, tapUid: string): Promise<void> {
+  const live = await liveOutput(pass, output)
   if (!live || !ownedByUid(live, tapUid) || isDeleting(live) || !hasFinalizer(live, FINALIZER_OUTPUT)) {
     throw new NotYet(`${describeRef(output)} is not in place yet`)
   }
+  const secret =
+    pass.applied.get(`Secret/${output.name}`) ?? (await pass.client.getSecret(output.namespace, output.name))
+  if (!secret || !ownedByUid(secret, tapUid) || isDeleting(secret) || !holdsCredential(secret)) {
+    throw new NotYet(`Secret ${output.namespace}/${output.name} is not in place yet`)
+  }
+}
+
+// Every flow, anywhere, that routes to `output` now (live reads): only flows of its aggregator can.
+async function liveRoutesTo(client: ObjectClient, output: ObjRef): Promise<KObject | undefined> {
+  const target = { ...output, kind: output.kind as OutputKind }
+  const kinds = AGGREGATORS[aggregatorOf(target.kind) ?? 'fluentd']
+  if (target.kind === kinds.output) {
+    const flows = await client.list(kinds.flow, output.namespace)
+    return flows.find((f) => routesTo(f, target, []))
+  }
+  const [flows, clusterFlows, loggings] = await Promise.all([
+    client.listEverywhere(kinds.flow),
+    client.listEverywhere(kinds.clusterFlow),
+    client.listLoggings(),
+  ])
+  return [...flows, ...clusterFlows].find((f) => routesTo(f, target, loggings))
 }
 
 // Live object at the target name: its uid if it is ours; NotYet if someone else's.
@@ -172,8 +213,12 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
       pass.applied.set(`${a.object.kind}/${applied.metadata.name}`, applied)
       const verb = uid ? 'Updated' : 'Created'
       const what = a.type === 'ApplyMirrorFlow' ? `mirror ${a.object.kind}` : a.object.kind
+      const omitted =
+        a.type === 'ApplyMirrorFlow' && a.omittedFilters.length
+          ? ` (without its ${a.omittedFilters.join(' and ')} filters, which would act twice on every record)`
+          : ''
       return {
-        did: `${verb} ${what}`,
+        did: `${verb} ${what}${omitted}`,
         object: {
           kind: a.object.kind as ObjRef['kind'],
           namespace: ns,
@@ -182,10 +227,33 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
         },
       }
     }
+    case 'ApplySecret': {
+      if (!a.existingUid) {
+        // Never write over a Secret we did not see (a previous one is deleted in an earlier stage).
+        const name = a.object.metadata.name ?? ''
+        const key = `Secret/${name}`
+        const prefetched = pass.deleted.has(key) ? undefined : pass.prefetched.get(key)
+        const live = await (prefetched ?? client.getSecret(ns, name))
+        if (live) throw new NotYet(`Secret ${ns}/${name} exists and is not known yet`)
+      }
+      const applied = await client.applySecret(a.object, a.existingUid)
+      pass.applied.set(`Secret/${applied.metadata.name}`, applied)
+      return { did: a.existingUid ? 'Updated credential Secret' : 'Created credential Secret' }
+    }
+    case 'DeleteSecret': {
+      const done = await client.deleteSecret(a.namespace, a.name, a.uid)
+      pass.deleted.add(`Secret/${a.name}`)
+      return done ? { did: `Deleted Secret ${a.name} of a previous LogTap of this name` } : {}
+    }
     case 'Attach': {
       await requireLiveOutput(pass, a.output, tapUid)
-      const r = await client.patchFresh(a.flow.kind, a.flow.namespace, a.flow.name, (cur) =>
-        attachPatch(cur, a.field, a.output.name),
+      // The flow as observed is the first try: the patch's test op refuses it if it is stale.
+      const r = await client.patchFresh(
+        a.flow.kind,
+        a.flow.namespace,
+        a.flow.name,
+        (cur) => attachPatch(cur, a.field, a.output.name),
+        a.observed,
       )
       if (r === 'gone') throw new NotYet(`${describeRef(a.flow)} is gone`)
       return r === 'patched' ? { did: `Attached ${a.output.kind} to ${a.flow.kind}`, object: a.flow } : {}
@@ -202,14 +270,10 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
     }
     case 'ReleaseOutput': {
       const { kind, namespace } = a.output
-      const flows = [
-        ...(await client.list('Flow', namespace)),
-        ...(await client.list('ClusterFlow', namespace)),
-      ]
-      const holder = flows.find((f) => references(f, kind as OutputKind, a.output.name))
+      const holder = await liveRoutesTo(client, a.output)
       if (holder)
         throw new NotYet(
-          `${describeRef(a.output)} is still referenced by ${holder.kind} ${holder.metadata.name}`,
+          `${describeRef(a.output)} is still referenced by ${holder.kind} ${holder.metadata.namespace}/${holder.metadata.name}`,
         )
       const r = await client.patchFresh(kind, namespace, a.output.name, (cur) =>
         cur.metadata.uid === a.output.uid ? removeFinalizerOps(cur, FINALIZER_OUTPUT) : null,
@@ -222,7 +286,9 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
     }
     case 'RemoveTapFinalizer': {
       const selector = `${LABEL_TAP}=${tapLabelValue(name)}`
-      for (const kind of ['Output', 'ClusterOutput', 'Flow', 'ClusterFlow'] as const) {
+      // A tap makes objects of its flow's aggregator only (spec.flow is immutable).
+      const kinds = AGGREGATORS[aggregatorOf(tap?.spec.flow.kind) ?? 'fluentd']
+      for (const kind of Object.values(kinds)) {
         for (const o of await client.list(kind, ns, selector)) {
           const vanishing = isDeleting(o) && !hasFinalizer(o, FINALIZER_OUTPUT)
           if (ownedByUid(o, tapUid) && !vanishing) throw new NotYet(`${kind} ${o.metadata.name} still exists`)
@@ -238,7 +304,9 @@ export async function execute(pass: Pass, a: Action): Promise<StepResult> {
       return done ? { did: 'Deleted LogTap' } : {}
     }
     case 'RemoveDanglingRef': {
-      if (await client.get(a.output.kind, a.output.namespace, a.output.name)) return {}
+      for (const namespace of a.output.namespaces) {
+        if (await client.get(a.output.kind, namespace, a.output.name)) return {}
+      }
       const r = await client.patchFresh(a.flow.kind, a.flow.namespace, a.flow.name, (cur) =>
         detachPatch(cur, [a.field], a.output.name),
       )

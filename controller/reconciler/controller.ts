@@ -11,7 +11,7 @@ import { ObjectClient } from '../kube/object-client.ts'
 import type { KObject } from '../kube/objects.ts'
 import { WorkQueue } from '../kube/workqueue.ts'
 import type { DesiredConfig } from './desired/desired.ts'
-import { keyOfObject } from './desired/naming.ts'
+import { keyOfObject, parseKey } from './desired/naming.ts'
 import type { Action } from './desired/plan.ts'
 import type { LeaseInfo } from './desired/session.ts'
 import { controllerMetrics } from './metrics.ts'
@@ -39,6 +39,8 @@ export interface ControllerOptions {
       }
   sweepIntervalMs?: number // drift repair and full resync; default 60 s
   sessionGraceMs?: number // for a session tap's Lease to appear; default 30 s
+  // For logging-operator to accept an attached tap before the tap says it does not respond; 60 s.
+  operatorAcceptanceTimeoutMs?: number
   leaseGraceMs?: number // past a session Lease's expiry before the tap is deleted; default 3 s
   concurrency?: number // parallel reconciles of different keys; default 4
   // Test hook: runs before each reconcile step; throwing simulates a crash between steps.
@@ -66,17 +68,25 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     leaseGraceMs: o.leaseGraceMs ?? 3000,
     startGraceMs: o.sessionGraceMs ?? 30_000,
     defaultLeaseDurationSeconds: 30,
+    operatorWaitMs: o.operatorAcceptanceTimeoutMs ?? 60_000,
   }
 
   let queue: WorkQueue | undefined
-  const enqueue = (key: string) => queue?.add(key)
+  // Only taps of the namespaces in scope are reconciled: flows are watched everywhere (watches.ts),
+  // and a flow elsewhere must not make this controller tear down a tap it does not manage.
+  const scope = o.informers.namespace
+  const inScope = (namespace: string) => scope === undefined || namespace === scope
+  const enqueue = (key: string) => {
+    if (inScope(parseKey(key).namespace)) queue?.add(key)
+  }
 
   // Every event maps to the LogTap keys it may affect; reconcile re-reads everything else.
   const caches = cachesFrom(o.informers)
   const tapsIn = (namespace?: string) => caches.LogTap.list(namespace)
+  const clusterOutputs = () => [...caches.ClusterOutput.list(), ...caches.SyslogNGClusterOutput.list()]
   const handlers = WATCHED.map((kind) => {
     const handler: InformerHandler = (_event, obj) => {
-      for (const key of affectedTaps(kind, obj, tapsIn)) enqueue(key)
+      for (const key of affectedTaps(kind, obj, tapsIn, clusterOutputs)) enqueue(key)
     }
     caches[kind].on(handler)
     return { kind, handler }
@@ -124,7 +134,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
 
   const runSweep = () => {
     if (!queue || sweeping) return
-    sweeping = sweep({ client, caches, events, log, metrics, enqueue })
+    sweeping = sweep({ client, caches, events, log, metrics, enqueue, inScope })
       .catch((err) => log.warn({ err: errorText(err) }, 'Sweep failed'))
       .finally(() => {
         sweeping = undefined

@@ -1,6 +1,7 @@
 // One reconcile of one LogTap key: gather from the caches → pure desired() → run its plan (stage by
 // stage, stopping after the first that fails) → write the controller's status fields if they changed.
 import type pino from 'pino'
+import { FLOW_KINDS, KINDS, OUTPUT_KINDS } from '../../api/kinds.ts'
 import { Conditions, type LogTap } from '../../api/logtap.ts'
 import { errorText, isConflict, isNotFound } from '../kube/api-errors.ts'
 import type { EventRecorder } from '../kube/events.ts'
@@ -10,7 +11,8 @@ import type { Result } from '../kube/workqueue.ts'
 import { execute, NotYet, runPlan, startPass } from './actions.ts'
 import { findCondition } from './desired/conditions.ts'
 import { type ControllerStatus, type DesiredConfig, desired, type Observed } from './desired/desired.ts'
-import { parseKey } from './desired/naming.ts'
+import { refsIn } from './desired/flows.ts'
+import { parseKey, tapObjectName } from './desired/naming.ts'
 import type { Action } from './desired/plan.ts'
 import type { LeaseInfo } from './desired/session.ts'
 import type { ControllerMetrics } from './metrics.ts'
@@ -47,15 +49,26 @@ async function observe(key: string, d: ReconcilerDeps): Promise<Observed> {
   const cached = caches.LogTap.get(name, namespace) as LogTap | undefined
   const tap = cached ? (structuredClone(cached) as LogTap) : undefined
   const now = d.now()
-  const session = tap && !isDeleting(tap) && tap.spec.lifetime === 'session'
+  const live = tap && !isDeleting(tap)
+  const session = live && tap.spec.lifetime === 'session'
+  const objectName = tapObjectName(name)
+  const elsewhere = FLOW_KINDS.flatMap((k) => caches[k].list()).filter(
+    (f) => f.metadata.namespace !== namespace && refsIn(f, 'globalOutputRefs').includes(objectName),
+  )
+  const [lease, secret] = await Promise.all([
+    session ? d.readLease(namespace, name) : undefined,
+    live ? d.client.getSecret(namespace, objectName) : undefined,
+  ])
   return {
     namespace,
     name,
     tap,
-    outputs: [...caches.Output.list(namespace), ...caches.ClusterOutput.list(namespace)],
-    flows: [...caches.Flow.list(namespace), ...caches.ClusterFlow.list(namespace)],
+    outputs: OUTPUT_KINDS.flatMap((k) => caches[k].list(namespace)),
+    flows: FLOW_KINDS.flatMap((k) => caches[k].list(namespace)),
+    elsewhere,
     loggings: caches.Logging.synced() ? caches.Logging.list() : undefined,
-    lease: session ? await d.readLease(namespace, name) : undefined,
+    ...(secret ? { secret } : {}),
+    lease,
     now,
   }
 }
@@ -81,6 +94,17 @@ export async function reconcile(key: string, d: ReconcilerDeps): Promise<Result 
           const reason = action.type === 'DeleteTap' ? action.reason : action.type
           const message = action.type === 'DeleteTap' ? action.message : `${r.did}: ${target}`
           void d.events.record(tap, type, reason, message)
+        }
+        // The flow's owner learns on the flow itself why its output list changed.
+        if (action.type === 'Detach') {
+          const { flow, output, fields } = action
+          const message = `LogTap ${key} is being removed: ${output.name} was removed from .spec.${fields.join(', .spec.')} before its ${output.kind} goes (a reference to a missing output stops logging-operator from rendering the whole Logging)`
+          const target = {
+            apiVersion: KINDS[flow.kind].apiVersion,
+            kind: flow.kind,
+            metadata: { name: flow.name, namespace: flow.namespace, uid: flow.uid },
+          }
+          void d.events.record(target, 'Normal', 'TapOutputDetached', message)
         }
       }
     } catch (err) {

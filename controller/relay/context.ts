@@ -12,7 +12,8 @@ export interface RelayContext {
   metrics: RelayMetrics
   memory: RelayMemory
   hub: Hub
-  closing: boolean // set when shutdown starts: /readyz fails and new streams are refused
+  draining: boolean // set when shutdown starts: /readyz fails, ingest answers close their connections
+  closing: boolean // set once the shutdown delay is over: new streams are refused
 }
 
 export function createRelayContext(o: RelayOptions): RelayContext {
@@ -34,6 +35,12 @@ export function createRelayContext(o: RelayOptions): RelayContext {
     inflight: memory.inflight,
     inflate: memory.inflate,
   })
-  const hub = new Hub({ metrics, limits, memory, ...(o.onStatus ? { onStatus: o.onStatus } : {}) })
-  return { o, limits, metrics, memory, hub, closing: false }
+  const hub = new Hub({
+    metrics,
+    limits,
+    memory,
+    ...(o.onStatus ? { onStatus: o.onStatus } : {}),
+    ...(o.replicas ? { replicas: o.replicas } : {}),
+  })
+  return { o, limits, metrics, memory, hub, draining: false, closing: false }
 }

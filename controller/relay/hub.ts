@@ -11,7 +11,12 @@ import {
   type Selection,
   selectionSummary,
 } from '../../api/selection.ts'
-import { CloseCodes, type HelloMessage } from '../../api/stream-protocol.ts'
+import {
+  CloseCodes,
+  type HelloMessage,
+  type ReplicaRef,
+  type ReplicasMessage,
+} from '../../api/stream-protocol.ts'
 import type { RelayUser } from './access.ts'
 import { TapFrames } from './frames.ts'
 import { Listener } from './listener.ts'
@@ -19,6 +24,7 @@ import type { RelayMemory } from './memory.ts'
 import type { RelayMetrics, ShedCause, TapMetrics } from './metrics.ts'
 import type { RelayLimits } from './options.ts'
 import { type BodyFormat, recordMeta, splitRecords } from './records.ts'
+import type { ReplicaDirectory } from './replicas.ts'
 import { RecordRing } from './ring.ts'
 import { ListenerSelection, membersRead } from './selection/listener-selection.ts'
 import { RecordFields } from './selection/record-fields.ts'
@@ -70,6 +76,7 @@ export interface HubOptions {
   limits: RelayLimits
   memory: RelayMemory
   onStatus?: StatusSink
+  replicas?: ReplicaDirectory
 }
 
 export class Hub {
@@ -77,9 +84,11 @@ export class Hub {
   #taps = new Map<string, TapState>()
   #o: HubOptions
   #buffered = 0
+  #replicasSent = '' // the ready set listeners were last told, as JSON
 
   constructor(o: HubOptions) {
     this.#o = o
+    this.#replicasSent = JSON.stringify(o.replicas?.ready())
   }
 
   #state(info: TapInfo): TapState {
@@ -270,6 +279,7 @@ export class Hub {
       ...(isEmptySelection(combined)
         ? {}
         : { selection: selectionSummary(combined, !isEmptySelection(tapSelection)) }),
+      ...this.#replicaFields(),
     }
     listener.sendNow(hello)
     if (gap) listener.addDropped(gap[0], gap[1], 'replay-exhausted')
@@ -282,6 +292,24 @@ export class Hub {
     listener.pump()
     this.#report(s)
     return listener
+  }
+
+  #replicaFields(): Pick<HelloMessage, 'replica' | 'replicas'> {
+    const r = this.#o.replicas
+    if (!r) return {}
+    const ready = r.ready()
+    return ready ? { replica: r.self, replicas: ready } : { replica: r.self }
+  }
+
+  // The ready replicas may have changed: tell every listener when they did, so clients read the
+  // tap from the replicas that now take fluentd's posts.
+  replicasChanged(): void {
+    const ready: ReplicaRef[] | undefined = this.#o.replicas?.ready()
+    const json = JSON.stringify(ready)
+    if (!ready || json === this.#replicasSent) return
+    this.#replicasSent = json
+    const message: ReplicasMessage = { type: 'replicas', replicas: ready }
+    for (const l of this.listeners()) l.sendNow(message)
   }
 
   #detach(s: TapState, l: Listener): void {

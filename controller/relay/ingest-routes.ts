@@ -35,8 +35,8 @@ import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { gunzip } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { verifyTapCredential } from '../../api/credential.ts'
-import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
+import { basicPassword, verifyLegacyTapCredential, verifyTapCredential } from '../../api/credential.ts'
+import { LEGACY_INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
 import type { RelayContext } from './context.ts'
 import { IngestSlots } from './ingest-admission.ts'
 import type { ShedCause } from './metrics.ts'
@@ -44,6 +44,15 @@ import { type BodyFormat, LineSegments, RecordCounter } from './records.ts'
 import { refuse } from './refusal.ts'
 
 const gunzipAsync = promisify(gunzip)
+
+// fluentd authenticates with HTTP Basic auth, the password being the tap's credential. Before,
+// the Output carried the credential in LEGACY_INGEST_TOKEN_HEADER. An upgrade rewrites every
+// Output, but fluentd keeps posting with the old header until logging-operator has re-rendered and
+// fluentd reloaded (a minute or more): refusing those posts would lose the records and make fluentd
+// back up every refused chunk to disk (the old Outputs did not forbid it). So the old header is
+// accepted for this long after the relay starts (an upgrade restarts it), and never after: a
+// credential that anyone who could read Outputs has seen stops working.
+const LEGACY_HEADER_GRACE_MS = 10 * 60_000
 
 // Longest record a streamed body may carry; a longer line is skipped as malformed.
 const MAX_LINE_BYTES = 1024 * 1024
@@ -155,6 +164,7 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
   const slots = new IngestSlots(limits)
   // Requests admitted without a slot: their chunk is counted and dropped, for this cause.
   const shed = new WeakMap<FastifyRequest, ShedCause>()
+  const legacyUntil = Date.now() + LEGACY_HEADER_GRACE_MS
   return async (app) => {
     // The handler reads the body itself, as raw bytes: records are forwarded byte for byte,
     // and NDJSON as it arrives.
@@ -189,9 +199,15 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           const { namespace, name } = req.params
           const tap = o.taps.get(namespace, name)
           if (!tap) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
-          const token = headerValue(req.headers[INGEST_TOKEN_HEADER])
-          if (!verifyTapCredential(o.ingestKey, namespace, name, tap.uid, token))
-            return refuse(reply, 403, 'bad-credential', `wrong or missing ${INGEST_TOKEN_HEADER}`)
+          const password = basicPassword(headerValue(req.headers.authorization))
+          const legacy = headerValue(req.headers[LEGACY_INGEST_TOKEN_HEADER])
+          const valid =
+            password !== undefined
+              ? verifyTapCredential(o.ingestKey, namespace, name, tap.uid, password)
+              : Date.now() < legacyUntil &&
+                verifyLegacyTapCredential(o.ingestKey, namespace, name, tap.uid, legacy)
+          if (!valid)
+            return refuse(reply, 403, 'bad-credential', 'wrong or missing credential (HTTP Basic auth)')
           if (!formatOf(req.headers['content-type']))
             return refuse(
               reply,
@@ -203,7 +219,9 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           if (enc && enc !== 'gzip' && enc !== 'identity')
             return refuse(reply, 415, 'unsupported-encoding', 'Content-Encoding must be gzip or identity')
           if ((declaredLength(req) ?? 0) > limits.maxBodyBytes) return tooLarge(reply)
-          reply.removeHeader('connection')
+          // While draining, every answer closes its connection: fluentd's next post opens a new
+          // one, which the Service gives to a replica that is still ready.
+          if (!ctx.draining) reply.removeHeader('connection')
           const key = `${namespace}/${name}`
           const sender = req.socket.remoteAddress ?? ''
           const cause = slots.take(key, sender)

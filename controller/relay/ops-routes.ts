@@ -10,7 +10,7 @@ export function opsRoutes(ctx: RelayContext): FastifyPluginAsync {
 
     app.get('/readyz', async (_req, reply) => {
       const problems: string[] = []
-      if (ctx.closing) problems.push('shutting down')
+      if (ctx.draining) problems.push('shutting down')
       if (!o.taps.synced()) problems.push('LogTap informer not synced')
       if (o.ready && !o.ready()) problems.push('not ready (leadership unknown)')
       if (problems.length)

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { RelayAuth } from './access.ts'
+import type { ReplicaDirectory } from './replicas.ts'
 import type { TapDirectory } from './tap-directory.ts'
 import type { StatusSink } from './tap-status.ts'
 
@@ -26,6 +27,9 @@ export interface RelayLimits {
   pingIntervalMs: number // keepalive: a client that misses one ping interval is dropped
   accessRecheckMs: number // an open stream's token and access are checked again this often
   shutdownGraceMs: number // how long closing clients may take before they are cut off
+  // At shutdown, how long the relay keeps serving after /readyz starts failing, so the Service's
+  // endpoints (kube-proxy) stop sending it posts before it stops taking them.
+  shutdownDelayMs: number
 }
 
 const DEFAULT_LIMITS: Omit<RelayLimits, 'maxInflightPerTap' | 'maxInflightPerSender'> = {
@@ -42,6 +46,7 @@ const DEFAULT_LIMITS: Omit<RelayLimits, 'maxInflightPerTap' | 'maxInflightPerSen
   pingIntervalMs: 30_000,
   accessRecheckMs: 60_000,
   shutdownGraceMs: 5_000,
+  shutdownDelayMs: 0,
 }
 
 export interface RelayOptions {
@@ -51,6 +56,9 @@ export interface RelayOptions {
   ingestKey: Uint8Array
   auth: RelayAuth
   onStatus?: StatusSink
+  // This replica and its peers, when the relay runs as replicas behind one Service; streams then
+  // say which replica they come from and which replicas are ready (api/stream-protocol.ts).
+  replicas?: ReplicaDirectory
   // Extra readiness beyond "tap directory synced", e.g. leader election state known.
   ready?: () => boolean
   limits?: Partial<RelayLimits>

@@ -1,7 +1,9 @@
 // The relay's three servers (ingest, stream, ops) and their lifecycle. The program
 // (controller/program/program.ts) starts it with its Kubernetes adapters from relay/kube/ and
-// calls `close()` on shutdown: stop admitting, let in-flight ingest finish, send listeners what
-// they can take and close them with 1001 + reason, then shut the ops port.
+// calls `close()` on shutdown: fail readiness first and keep serving for the shutdown delay (the
+// Service's endpoints move fluentd's posts to the other replicas meanwhile), then stop admitting,
+// let in-flight ingest finish, send listeners what they can take and close them with 1001 +
+// reason (clients carry on with the other replicas), then shut the ops port.
 import Fastify, { type FastifyInstance, LogController } from 'fastify'
 import { CloseCodes } from '../../api/stream-protocol.ts'
 import { createRelayContext, type RelayContext } from './context.ts'
@@ -50,6 +52,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const stream = buildStreamServer(ctx)
   const ops = buildOpsServer(ctx)
   o.taps.onRemoved((namespace, name) => ctx.hub.removeTap(namespace, name))
+  o.replicas?.onChange(() => ctx.hub.replicasChanged())
   const host = o.host ?? '0.0.0.0'
   const apps = [ingest, stream, ops]
   try {
@@ -92,6 +95,13 @@ async function shutdown(
   stream: FastifyInstance,
   ops: FastifyInstance,
 ): Promise<void> {
+  // Readiness fails first: the endpoints drop this replica and kube-proxy stops sending it new
+  // connections, while what still arrives during the delay is taken and streamed as usual.
+  ctx.draining = true
+  if (ctx.limits.shutdownDelayMs > 0) {
+    ctx.o.logger.info({ delayMs: ctx.limits.shutdownDelayMs }, 'relay draining: readiness fails')
+    await new Promise((r) => setTimeout(r, ctx.limits.shutdownDelayMs))
+  }
   ctx.closing = true
   // Finish the chunks being posted so their records reach listeners before they are closed.
   await ingest.close()

@@ -11,6 +11,9 @@ export interface FollowOptions {
   kc: KubeConfig
   logging: Logging
   flows: string[] // `flow:<ns>:<name>` or `clusterflow:<ns>:<name>`
+  // Those that must be rendered before fluentd starts (default: all); the others (a mirror tap's
+  // copy, say) join when the operator renders them.
+  require?: string[]
   endpoint?: (url: string) => string
   allowHosts?: string[]
   pollMs?: number // how often the rendered Secret is read (default 1000)
@@ -43,8 +46,8 @@ export async function followFlows(o: FollowOptions): Promise<LiveFluentd> {
   const conf = await waitForRendered(
     o.kc,
     o.logging,
-    (c) => o.flows.every((f) => flowSection(c, f)),
-    `the flows ${o.flows.join(', ')}`,
+    (c) => (o.require ?? o.flows).every((f) => flowSection(c, f)),
+    `the flows ${(o.require ?? o.flows).join(', ')}`,
   )
   let current = pipelineOf(conf, o.flows)
   const fluentd = await startFluentd({

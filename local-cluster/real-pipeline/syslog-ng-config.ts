@@ -141,6 +141,11 @@ export function syslogNgHarnessConfig(conf: string, o: SyslogNgHarnessOptions): 
       throw new Error(`destination "${d}": the harness runs http() destinations only`)
   }
   const logs = all.filter((s) => s.kind === 'log' && destinationsOf(s).some((d) => keep.has(d)))
+  // syslog-ng opens no source that no log path uses: the runner would wait for it in vain.
+  if (logs.length === 0)
+    throw new Error(
+      `syslog-ng config: no log path leads to ${[...keep].join(', ')} (not referenced by any flow yet?)`,
+    )
   const used = new Set(logs.flatMap(referencedNames))
   const allowed = new Set([...LOOPBACK, ...(o.allowHosts ?? [])])
   const out: string[] = []

@@ -2,6 +2,7 @@
 // loopback port), the chosen destinations and the log paths leading to them. The caller feeds the
 // source JSON lines as fluent-bit sends them to syslog-ng (`json_lines`, date key `ts`). syslog-ng
 // runs in the foreground in its own process group, killed by PID; its temp dir is removed.
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -22,6 +23,9 @@ export interface SyslogNg {
   // `ts` (ISO 8601) first unless the record has one. Resolves once the lines are written.
   send(records: object[]): Promise<void>
   log(): string
+  // syslog-ng's own counters of a destination (`syslog-ng-ctl stats`): messages queued in memory,
+  // dropped, and written (handed over: posted and answered, whatever the answer).
+  destinationStats(destination: string): Promise<{ queued: number; dropped: number; written: number }>
   stop(): Promise<void>
 }
 
@@ -74,7 +78,9 @@ export async function startSyslogNg(o: SyslogNgOptions): Promise<SyslogNg> {
     if (Date.now() > deadline) {
       const log = readLog()
       await stop()
-      throw new Error(`syslog-ng not listening after 30 s:\n${log.slice(-4000)}`)
+      throw new Error(
+        `syslog-ng not listening on 127.0.0.1:${port} after 30 s:\n${log.slice(-4000)}\n--- config ---\n${config}`,
+      )
     }
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -92,6 +98,22 @@ export async function startSyslogNg(o: SyslogNgOptions): Promise<SyslogNg> {
       })
     },
     log: readLog,
+    async destinationStats(destination) {
+      const text = await new Promise<string>((resolve, reject) =>
+        execFile('syslog-ng-ctl', ['stats', '-c', path.join(dir, 'syslog-ng.ctl')], (err, out) =>
+          err ? reject(err) : resolve(out),
+        ),
+      )
+      // Lines: SourceName;SourceId;SourceInstance;State;Type;Number — the destination's queue
+      // and counters are those whose SourceId starts with its name.
+      const counters = { queued: 0, dropped: 0, written: 0 }
+      for (const line of text.split('\n')) {
+        const [, id, , , type, n] = line.split(';')
+        if (!id?.startsWith(destination) || !type || !(type in counters)) continue
+        counters[type as keyof typeof counters] += Number(n)
+      }
+      return counters
+    },
     stop,
   }
 }

@@ -6,7 +6,7 @@
 //   trailer admits it inflates to 128 MiB, and one inflating to 64 MiB whose trailer claims 1 MiB.
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
-import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
+import { basicAuthorization } from '../../api/credential.ts'
 
 export interface HostileOptions {
   ingestUrl: string
@@ -53,7 +53,7 @@ export function startHostileLoad(o: HostileOptions, bodies = bombBodies()): Host
       headers: {
         'content-type': 'application/x-ndjson',
         'content-length': 100_000,
-        [INGEST_TOKEN_HEADER]: o.credential,
+        authorization: basicAuthorization('bench', o.credential),
       },
     })
     counts.slowOpened++
@@ -90,7 +90,7 @@ export function startHostileLoad(o: HostileOptions, bodies = bombBodies()): Host
         'content-type': 'application/x-ndjson',
         'content-encoding': 'gzip',
         'content-length': body.length,
-        [INGEST_TOKEN_HEADER]: o.credential,
+        authorization: basicAuthorization('bench', o.credential),
       },
     })
     open.add(req)

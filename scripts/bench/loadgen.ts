@@ -3,7 +3,7 @@
 // fast as the relay answers with `concurrency` chunks in flight. Each chunk's records carry the
 // monotonic time of the post, written in place just before the chunk is sent.
 import http from 'node:http'
-import { INGEST_TOKEN_HEADER } from '../../api/logtap.ts'
+import { basicAuthorization } from '../../api/credential.ts'
 import { Histogram } from './histogram.ts'
 import { cpuMs, guard, type LoadgenParams, type LoadgenResult, params, send } from './protocol.ts'
 import { benchChunks, benchPods, nowMicros, stamp } from './records.ts'
@@ -58,7 +58,7 @@ function post(index: number): void {
       headers: {
         'content-type': 'application/x-ndjson',
         'content-length': c.body.length,
-        [INGEST_TOKEN_HEADER]: p.credential,
+        authorization: basicAuthorization('bench', p.credential),
       },
     },
     (res) => {

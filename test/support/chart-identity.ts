@@ -16,7 +16,7 @@ export interface ChartIdentity {
   kc: KubeConfig
 }
 
-const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'])
+const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'])
 
 export async function chartControllerIdentity(
   c: TestCluster,

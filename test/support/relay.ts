@@ -4,8 +4,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import WebSocket from 'ws'
-import { tapCredential } from '../../api/credential.ts'
-import { INGEST_TOKEN_HEADER, ingestPath, streamPath } from '../../api/logtap.ts'
+import { basicAuthorization, tapCredential } from '../../api/credential.ts'
+import { ingestPath, streamPath } from '../../api/logtap.ts'
 import type { StreamMessage } from '../../api/stream-protocol.ts'
 import type { RelayAuth, RelayUser } from '../../controller/relay/access.ts'
 import type { RelayLimits, RelayOptions } from '../../controller/relay/options.ts'
@@ -77,6 +77,7 @@ export async function startTestRelay(
     ingestKey: key,
     auth: o.auth ?? tableAuth({ 'token-alice': 'alice' }, { alice: ['*'] }),
     ...(o.onStatus ? { onStatus: o.onStatus } : {}),
+    ...(o.replicas ? { replicas: o.replicas } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.memoryBudget ? { memoryBudget: o.memoryBudget } : {}),
     host: o.host ?? '127.0.0.1',
@@ -100,7 +101,7 @@ export async function startTestRelay(
         method: 'POST',
         headers: {
           'content-type': 'application/x-ndjson',
-          [INGEST_TOKEN_HEADER]: credential(t),
+          authorization: basicAuthorization(t.name, credential(t)),
           ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
         },
         body: typeof body === 'string' ? body : new Uint8Array(body),

@@ -53,6 +53,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (include "log-socket.fullname" .) .Values.service.name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The StatefulSet's governing Service (headless): gives each replica pod its stable name. */}}
+{{- define "log-socket.headlessServiceName" -}}
+{{- printf "%s-replicas" (include "log-socket.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "log-socket.tapperRoleName" -}}
 {{- default (printf "%s-tapper" (include "log-socket.fullname" .)) .Values.rbac.tapper.name }}
 {{- end }}

@@ -7,6 +7,7 @@ import {
   attachPatch,
   desiredMirrorFlow,
   mirrorUnsupportedReason,
+  omittedFilters,
   type RefField,
   refFieldFor,
 } from './flows.ts'
@@ -51,7 +52,9 @@ function injectAttachment(t: TapContext, flow: KObject, output: OutputDecision):
   const missing = attachPatch(flow, field, t.objectName) !== null
   return {
     condition: attached('True', 'Attached', message),
-    ...(missing ? { action: { type: 'Attach', flow: refOf(flow), field, output: output.ref } } : {}),
+    ...(missing
+      ? { action: { type: 'Attach', flow: refOf(flow), field, output: output.ref, observed: flow } }
+      : {}),
   }
 }
 
@@ -76,7 +79,11 @@ function mirrorAttachment(
   }
   const want = desiredMirrorFlow(t.tap, flow, name, name)
   const upToDate = copy !== undefined && ownedAsWanted(copy, want, t.uid) && jsonEqual(copy.spec, want.spec)
-  const message = `${flowKind} ${name} copies ${flow.metadata.name} and feeds only ${name}`
+  const omitted = omittedFilters(flow)
+  const left = omitted.length
+    ? `; its ${omitted.join(' and ')} filters are left out of the copy (they would print or count every record a second time)`
+    : ''
+  const message = `${flowKind} ${name} copies ${flow.metadata.name} and feeds only ${name}${left}`
   return {
     condition: attached('True', 'Mirrored', message),
     ...(upToDate
@@ -87,6 +94,7 @@ function mirrorAttachment(
             object: want,
             existingUid: copy?.metadata.uid,
             output: output.ref,
+            omittedFilters: omitted,
           },
         }),
   }

@@ -5,13 +5,18 @@
 // missing output): an Output exists before any flow references it, and every reference to it is
 // gone before it is released. So a live tap's plan is, stage by stage:
 //   teardown of stale objects (detach refs → delete mirror flows → release and delete outputs),
-//   one step at a time → the tap finalizer together with our Output (neither needs the other) →
-//   the ref (inject) or the mirror flow (mirror), which needs both.
+//   one step at a time → the tap finalizer with the credential Secret → our Output, which names
+//   the Secret (logging-operator renders every Output it sees, referenced or not, and fails the
+//   whole Logging's render while a Secret one names is missing) → the ref (inject) or the mirror
+//   flow (mirror), which needs the Output.
+// The Secret is never deleted by us: the garbage collector takes it once the tap and the Output
+// are both gone (credential-secret.ts).
 // The executor stops after the first stage that fails, and re-checks the dangerous steps (Attach,
 // ApplyMirrorFlow, ReleaseOutput, RemoveTapFinalizer) against live reads, so a stale cache can
 // delay progress but never break the invariant.
 import { FINALIZER_TAP, type LogTap, type OutputKind, streamPath } from '../../../api/logtap.ts'
 import { hasFinalizer, isDeleting, type KObject } from '../../kube/objects.ts'
+import { acceptance } from './acceptance.ts'
 import { attachment } from './attachment.ts'
 import { type ConditionInput, readiness, setCondition } from './conditions.ts'
 import type { OutputConfig } from './output.ts'
@@ -31,6 +36,10 @@ export interface Observed {
   // Every Output, ClusterOutput, Flow and ClusterFlow in the namespace (from the caches).
   outputs: KObject[]
   flows: KObject[]
+  // Flows and ClusterFlows of other namespaces whose globalOutputRefs name the tap's ClusterOutput.
+  elsewhere?: KObject[]
+  // The Secret named like the tap's objects (the credential Secret), read live; absent: none.
+  secret?: KObject
   // Logging objects, or undefined when they cannot be listed.
   loggings?: KObject[]
   // The session tap's heartbeat Lease; only read for session taps.
@@ -55,13 +64,18 @@ interface Desired {
   requeueAfterMs?: number
 }
 
-export type DesiredConfig = OutputConfig & SessionTimings
+export type DesiredConfig = OutputConfig &
+  SessionTimings & {
+    operatorWaitMs: number // for logging-operator to accept an attached tap before saying it is silent
+  }
 
 export function desired(o: Observed, cfg: DesiredConfig): Desired {
   // Everything any incarnation of a tap of this name owns.
   const owned = [...o.outputs, ...o.flows].filter((x) => owningTapUid(x, o.name) !== undefined)
   const { tap } = o
-  if (!tap || isDeleting(tap)) return { plan: deletionPlan(tap, owned, o.flows) }
+  // Every flow that may route to an output of this tap.
+  const routing = [...o.flows, ...(o.elsewhere ?? [])]
+  if (!tap || isDeleting(tap)) return { plan: deletionPlan(tap, owned, routing, o.loggings) }
 
   const t = tapContext(tap, o.namespace, o.name)
   let requeueAfterMs: number | undefined
@@ -76,14 +90,35 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
   }
 
   const flow = tappedFlow(t, o.flows, o.loggings)
-  const output = tapOutput(t, flow, o.outputs, o.flows, owned, cfg)
+  const output = tapOutput(
+    t,
+    flow,
+    { outputs: o.outputs, flows: routing, loggings: o.loggings, owned, secret: o.secret },
+    cfg,
+  )
   const attach = attachment(t, flow, output, o.flows)
+  const feeder = t.mirror
+    ? o.flows.find((f) => f.kind === t.flowKind && f.metadata.name === t.objectName)
+    : flow.flow
+  const accepted = acceptance(t, {
+    attached: attach.condition,
+    previous: tap.status?.conditions ?? [],
+    output: output.occupant,
+    feeder,
+    loggings: o.loggings,
+    now: o.now,
+    waitMs: cfg.operatorWaitMs,
+  })
+  if (accepted.recheckInMs !== undefined)
+    requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, accepted.recheckInMs)
   const selection = tapSelection(tap)
   const others = [
     flow.condition,
     output.condition,
     attach.condition,
+    // Before Accepted: an invalid selection is the user's to fix, whatever the operator does.
     ...(selection ? [selection.condition] : []),
+    accepted.condition,
   ]
   const ready = readiness(
     others,
@@ -94,8 +129,9 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
     ? undefined
     : { type: 'AddTapFinalizer' }
   const plan: Plan = [
-    ...oneByOne([...teardownSteps(stale, o.flows), ...output.teardown]),
-    ...together(finalizer, output.apply),
+    ...oneByOne([...teardownSteps(stale, routing, o.loggings), ...output.teardown]),
+    ...together(finalizer, output.secret),
+    ...together(output.apply),
     ...together(attach.action),
   ]
   const conditions = [...others, ready].reduce(
@@ -109,8 +145,13 @@ export function desired(o: Observed, cfg: DesiredConfig): Desired {
 
 // The tap is gone or going: everything it owns goes, refs first; then its finalizer, once nothing
 // of it is left (the executor re-checks that live).
-function deletionPlan(tap: LogTap | undefined, owned: readonly KObject[], flows: readonly KObject[]): Plan {
-  const steps = teardownSteps(owned, flows)
+function deletionPlan(
+  tap: LogTap | undefined,
+  owned: readonly KObject[],
+  flows: readonly KObject[],
+  loggings: readonly KObject[] | undefined,
+): Plan {
+  const steps = teardownSteps(owned, flows, loggings)
   if (tap && hasFinalizer(tap, FINALIZER_TAP) && steps.length === 0 && owned.length === 0) {
     steps.push({ type: 'RemoveTapFinalizer' })
   }

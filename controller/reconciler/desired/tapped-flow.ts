@@ -1,5 +1,6 @@
 // The FlowFound condition: does the flow the tap names exist, and can a tap in this namespace feed
 // from it?
+import { isClusterKind } from '../../../api/kinds.ts'
 import { Conditions } from '../../../api/logtap.ts'
 import type { KObject } from '../../kube/objects.ts'
 import type { ConditionInput } from './conditions.ts'
@@ -32,8 +33,9 @@ export function tappedFlow(
       tappable: false,
     }
   }
-  const wrongNamespace =
-    flowKind === 'ClusterFlow' ? outsideControlNamespaces(namespace, loggings) : undefined
+  const wrongNamespace = isClusterKind(flowKind)
+    ? outsideControlNamespaces(flowKind, namespace, loggings)
+    : undefined
   if (wrongNamespace) return { flow, condition: wrongNamespace, tappable: false }
   return {
     flow,
@@ -47,10 +49,11 @@ export function tappedFlow(
   }
 }
 
-// logging-operator reads ClusterFlows and ClusterOutputs only in a Logging's control namespace
-// (or anywhere when the Logging allows cluster resources from all namespaces). Unknown Loggings
-// (none, or not listable) are not held against the tap.
+// logging-operator reads ClusterFlows and ClusterOutputs (and their syslog-ng twins) only in a
+// Logging's control namespace (or anywhere when the Logging allows cluster resources from all
+// namespaces). Unknown Loggings (none, or not listable) are not held against the tap.
 function outsideControlNamespaces(
+  flowKind: string,
   namespace: string,
   loggings: readonly KObject[] | undefined,
 ): ConditionInput | undefined {
@@ -66,6 +69,6 @@ function outsideControlNamespaces(
     type: Conditions.FlowFound,
     status: 'False',
     reason: 'WrongNamespace',
-    message: `ClusterFlow taps must live in the logging control namespace (${nss}), next to the ClusterFlow; ${namespace} is not one, so logging-operator ignores ClusterFlows and ClusterOutputs here`,
+    message: `${flowKind} taps must live in the logging control namespace (${nss}), next to the ${flowKind}; ${namespace} is not one, so logging-operator ignores cluster flows and cluster outputs here`,
   }
 }

@@ -1,12 +1,14 @@
-// Writes the relay's counters back to each LogTap's status: `listeners`, `recordsReceived`,
-// `lastRecordTime` and nothing else, by server-side apply on the status subresource under the
-// relay's own field manager (the controller owns the other status fields under its manager, so
-// neither can clobber the other). Rate-limited: the hub reports on every change, we remember the
-// newest counters and write each changed tap at most once per interval. `metadata.uid` in the
-// patch makes the API server reject writes to a tap recreated under the same name.
+// Writes this relay replica's counters back to each LogTap's status: its own entry of
+// `status.relays` (name, listeners, recordsReceived, lastRecordTime) and nothing else, by
+// server-side apply on the status subresource under a field manager of its own (one per replica,
+// so replicas never overwrite each other, and the controller owns the other status fields under
+// its managers). The leading controller sums the entries into status.listeners/recordsReceived.
+// Rate-limited: the hub reports on every change, we remember the newest counters and write each
+// changed tap at most once per interval. `metadata.uid` in the patch makes the API server reject
+// writes to a tap recreated under the same name.
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { API_VERSION, FIELD_MANAGER_RELAY, GROUP, KIND, PLURAL, VERSION } from '../../../api/logtap.ts'
+import { API_VERSION, GROUP, KIND, PLURAL, relayFieldManager, VERSION } from '../../../api/logtap.ts'
 import type { StatusSink, TapCounters } from '../tap-status.ts'
 
 interface Pending {
@@ -27,21 +29,31 @@ const same = (a: TapCounters | undefined, b: TapCounters): boolean =>
   a.recordsReceived === b.recordsReceived &&
   a.lastRecordTime === b.lastRecordTime
 
-// Pure: the apply patch for one tap's counters.
-function statusPatch(tap: Pending['tap'], c: TapCounters): object {
+// Pure: the apply patch for one tap's counters on replica `replica`.
+function statusPatch(tap: Pending['tap'], replica: string, c: TapCounters): object {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
     metadata: { name: tap.name, namespace: tap.namespace, uid: tap.uid },
     status: {
-      listeners: c.listeners,
-      recordsReceived: c.recordsReceived,
-      ...(c.lastRecordTime ? { lastRecordTime: c.lastRecordTime } : {}),
+      relays: [
+        {
+          name: replica,
+          listeners: c.listeners,
+          recordsReceived: c.recordsReceived,
+          ...(c.lastRecordTime ? { lastRecordTime: c.lastRecordTime } : {}),
+        },
+      ],
     },
   }
 }
 
-export function k8sStatusWriter(kc: KubeConfig, o: { logger: Logger; intervalMs?: number }): StatusWriter {
+// `replica`: this relay's name (its pod), the key of its status.relays entries.
+export function k8sStatusWriter(
+  kc: KubeConfig,
+  o: { logger: Logger; replica: string; intervalMs?: number },
+): StatusWriter {
+  const fieldManager = relayFieldManager(o.replica)
   const custom = kc.makeApiClient(CustomObjectsApi)
   const pending = new Map<string, Pending>()
   const written = new Map<string, TapCounters & { uid: string }>()
@@ -57,8 +69,8 @@ export function k8sStatusWriter(kc: KubeConfig, o: { logger: Logger; intervalMs?
           plural: PLURAL,
           namespace: p.tap.namespace,
           name: p.tap.name,
-          body: statusPatch(p.tap, p.counters),
-          fieldManager: FIELD_MANAGER_RELAY,
+          body: statusPatch(p.tap, o.replica, p.counters),
+          fieldManager,
           force: true,
         },
         applyHeader,
