@@ -104,8 +104,10 @@ export async function startLogSocket(c: TestCluster, o: LogSocketOptions): Promi
   }
 }
 
-export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack> {
-  const scope = o.scope ?? o.namespace
+// A Logging over `scope` with no logging-operator behind it: with the fluentd-shaped sender's
+// `acceptOutputs` (which writes the operator's acceptance on each Output), it stands in for the
+// operator, so taps in `scope` become Ready. Resolves with its removal.
+export async function standInLogging(c: TestCluster, scope: string): Promise<() => Promise<void>> {
   const custom = c.kc.makeApiClient(CustomObjectsApi)
   const logging = { ...resourceOf('Logging'), name: `log-socket-stand-in-${scope}` }
   await custom.createClusterCustomObject({
@@ -117,10 +119,16 @@ export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack
       spec: { controlNamespace: scope, watchNamespaces: [scope] },
     },
   })
-  const removeLogging = () =>
-    custom.deleteClusterCustomObject(logging).catch((err: { code?: number }) => {
+  return async () => {
+    await custom.deleteClusterCustomObject(logging).catch((err: { code?: number }) => {
       if (err.code !== 404) throw err
     })
+  }
+}
+
+export async function startStack(c: TestCluster, o: StackOptions): Promise<Stack> {
+  const scope = o.scope ?? o.namespace
+  const removeLogging = await standInLogging(c, scope)
   const ls = await startLogSocket(c, o).catch(async (err) => {
     await removeLogging()
     throw err
