@@ -1,22 +1,20 @@
 // End to end, as a user sees it: the real controller+relay program, a Flow, the fluentd-faithful
 // sender, and `k8stail ns/flow` as a child process streaming through the API server's service proxy.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { CoordinationV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { CoordinationV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 import t from 'tap'
 import { KINDS, resourceOf } from '../api/kinds.ts'
 import { GROUP, LABEL_TAP, PLURAL, VERSION } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { samplePods } from '../local-cluster/sample-records.ts'
 import { startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
+import { grantTapper, type K8stailRun, k8stail } from './support/k8stail-user.ts'
 
-const repoRoot = path.resolve(import.meta.dirname, '..')
 const c = await getCluster()
 const custom = c.kc.makeApiClient(CustomObjectsApi)
 const leases = c.kc.makeApiClient(CoordinationV1Api)
-const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
 
 const ns = await c.newNamespace('e2e')
 const stack = await startStack(c, { namespace: ns, pods: samplePods(ns) })
@@ -49,56 +47,11 @@ await custom.createNamespacedCustomObject({
 })
 
 // The user: a ServiceAccount with the tapper rules in this namespace (where the relay lives too).
-await rbac.createNamespacedRole({
-  namespace: ns,
-  body: {
-    metadata: { name: 'tapper' },
-    rules: [
-      { apiGroups: [GROUP], resources: [PLURAL], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-      {
-        apiGroups: ['coordination.k8s.io'],
-        resources: ['leases'],
-        verbs: ['create', 'get', 'update', 'delete'],
-      },
-      { apiGroups: [''], resources: ['services/proxy'], verbs: ['get'], resourceNames: ['log-socket:10001'] },
-    ],
-  },
-})
-await rbac.createNamespacedRoleBinding({
-  namespace: ns,
-  body: {
-    metadata: { name: 'viewer-taps' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tapper' },
-    subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
-  },
-})
-const viewerKubeconfig = writeTokenKubeconfig(c, dir, await c.serviceAccountToken(ns, 'viewer'), 'viewer')
+const viewerKubeconfig = writeTokenKubeconfig(c, dir, await grantTapper(c, ns), 'viewer')
 const user = `system:serviceaccount:${ns}:viewer`
 
-interface Run {
-  child: ChildProcess
-  out: () => string
-  err: () => string
-  exit: Promise<number>
-}
-
-function k8stail(args: string[], kubeconfig = viewerKubeconfig): Run {
-  const child = spawn(
-    path.join(repoRoot, 'node_modules', '.bin', 'node'),
-    [path.join(repoRoot, 'cli', 'main.ts'), '--kubeconfig', kubeconfig, '-n', ns, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  )
-  let out = ''
-  let err = ''
-  child.stdout!.setEncoding('utf8').on('data', (d) => {
-    out += d
-  })
-  child.stderr!.setEncoding('utf8').on('data', (d) => {
-    err += d
-  })
-  const exit = new Promise<number>((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : 1))))
-  return { child, out: () => out, err: () => err, exit }
-}
+type Run = K8stailRun
+const tail = (args: string[], kubeconfig = viewerKubeconfig): Run => k8stail(kubeconfig, ns, args)
 
 async function until<T>(
   what: string,
@@ -167,7 +120,7 @@ const postedLines = () => new Set(stack.sender.posts.filter((p) => p.status === 
 t.test(
   'k8stail prints the records byte-identical, denied ones as a notice, and Ctrl-C leaves nothing',
   async (t) => {
-    const run = k8stail(['-o', 'raw', `${ns}/flow1`])
+    const run = tail(['-o', 'raw', `${ns}/flow1`])
     await until('12 lines on stdout', 90_000, () => lines(run.out()).length >= 12 || undefined).catch(
       (err) => {
         run.child.kill('SIGKILL')
@@ -203,7 +156,7 @@ t.test(
 )
 
 t.test('a k8stail killed with SIGKILL is cleaned up by Lease expiry', async (t) => {
-  const run = k8stail(['-o', 'raw', '--lease-duration', '10s', `${ns}/flow1`])
+  const run = tail(['-o', 'raw', '--lease-duration', '10s', `${ns}/flow1`])
   await until('a first record', 90_000, () => lines(run.out()).length >= 1 || undefined).catch((err) => {
     run.child.kill('SIGKILL')
     throw new Error(`${(err as Error).message}\nstderr:\n${run.err()}`)
@@ -217,7 +170,7 @@ t.test('a k8stail killed with SIGKILL is cleaned up by Lease expiry', async (t) 
 })
 
 t.test('a relay restart mid-stream is survived with no duplicate and the gap reported', async (t) => {
-  const run = k8stail(['-o', 'raw', `${ns}/flow1`])
+  const run = tail(['-o', 'raw', `${ns}/flow1`])
   await until('first records', 90_000, () => lines(run.out()).length >= 6 || undefined).catch((err) => {
     run.child.kill('SIGKILL')
     throw new Error(`${(err as Error).message}\nstderr:\n${run.err()}`)
@@ -240,17 +193,17 @@ t.test('a relay restart mid-stream is survived with no duplicate and the gap rep
 })
 
 t.test('wrong token, unknown flow and missing permission: one line and a non-zero exit', async (t) => {
-  const wrong = k8stail(['-t', 'not-a-valid-token', `${ns}/flow1`])
+  const wrong = tail(['-t', 'not-a-valid-token', `${ns}/flow1`])
   const wrongCode = await wrong.exit
   t.not(wrongCode, 0, 'wrong token fails')
   t.match(lines(wrong.err()).at(-1), /^k8stail: .*(token|unauthenticated|401)/i, wrong.err())
 
-  const unknown = k8stail([`${ns}/no-such-flow`])
+  const unknown = tail([`${ns}/no-such-flow`])
   t.equal(await unknown.exit, 3, 'unknown flow exits 3')
   t.match(lines(unknown.err()).at(-1), /^k8stail: .*not found/i, unknown.err())
 
   const nobody = writeTokenKubeconfig(c, dir, await c.serviceAccountToken(ns, 'nobody'), 'nobody')
-  const denied = k8stail([`${ns}/flow1`], nobody)
+  const denied = tail([`${ns}/flow1`], nobody)
   t.equal(await denied.exit, 4, 'missing permission exits 4')
   t.match(lines(denied.err()).at(-1), /^k8stail: .*(forbidden|not allowed|cannot)/i, denied.err())
   await assertNothingLeft(t, 20_000)

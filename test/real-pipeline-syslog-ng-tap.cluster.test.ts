@@ -3,12 +3,11 @@
 // into syslog-ng.conf, Debian's real syslog-ng running exactly that destination and log path fed
 // with fluent-bit's JSON lines, and `k8stail` (a child process, through the API server's service
 // proxy) printing what syslog-ng posted.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { CustomObjectsApi } from '@kubernetes/client-node'
 import t, { type Test } from 'tap'
 import { KINDS, type OutputKindName, resourceOf } from '../api/kinds.ts'
 import { GROUP, LABEL_TAP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
@@ -27,15 +26,14 @@ import {
 } from '../local-cluster/real-pipeline/syslog-ng-config.ts'
 import { generateRecords, samplePods } from '../local-cluster/sample-records.ts'
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
+import { grantTapper, type K8stailRun, k8stail } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
 
-const repoRoot = path.resolve(import.meta.dirname, '..')
 const rp = await realPipeline(['operator', 'syslog-ng'])
 if (rp) {
   const c = rp.cluster
   const kc = c.kc
   const custom = kc.makeApiClient(CustomObjectsApi)
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
   const ns = await c.newNamespace('sng-tap')
   // A tenant's namespace, watched by the same Logging: its SyslogNGFlows may name the cluster
   // outputs of the control namespace.
@@ -60,61 +58,12 @@ if (rp) {
   await logging.create('SyslogNGClusterFlow', ns, 'all', { globalOutputRefs: ['archive'] })
 
   // The user: a ServiceAccount with the tapper rules in this namespace.
-  await rbac.createNamespacedRole({
-    namespace: ns,
-    body: {
-      metadata: { name: 'tapper' },
-      rules: [
-        { apiGroups: [GROUP], resources: [PLURAL], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-        {
-          apiGroups: ['coordination.k8s.io'],
-          resources: ['leases'],
-          verbs: ['create', 'get', 'update', 'delete'],
-        },
-        {
-          apiGroups: [''],
-          resources: ['services/proxy'],
-          verbs: ['get'],
-          resourceNames: ['log-socket:10001'],
-        },
-      ],
-    },
-  })
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns,
-    body: {
-      metadata: { name: 'viewer-taps' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tapper' },
-      subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
-    },
-  })
-  const kubeconfig = writeTokenKubeconfig(c, dir, await c.serviceAccountToken(ns, 'viewer'), 'viewer')
+  const kubeconfig = writeTokenKubeconfig(c, dir, await grantTapper(c, ns), 'viewer')
   const pods = samplePods(ns)
   const visible = (line: string) => /checkout-|payments-/.test(line) // rbac/policy allow; viewer allow
 
-  interface Run {
-    child: ChildProcess
-    out: () => string
-    err: () => string
-    exit: Promise<number>
-  }
-  function k8stail(args: string[]): Run {
-    const child = spawn(
-      path.join(repoRoot, 'node_modules', '.bin', 'node'),
-      [path.join(repoRoot, 'cli', 'main.ts'), '--kubeconfig', kubeconfig, '-n', ns, '-o', 'raw', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-    )
-    let out = ''
-    let err = ''
-    child.stdout!.setEncoding('utf8').on('data', (d) => {
-      out += d
-    })
-    child.stderr!.setEncoding('utf8').on('data', (d) => {
-      err += d
-    })
-    const exit = new Promise<number>((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : 1))))
-    return { child, out: () => out, err: () => err, exit }
-  }
+  type Run = K8stailRun
+  const tail = (args: string[]): Run => k8stail(kubeconfig, ns, ['-o', 'raw', ...args])
   async function until<T>(
     what: string,
     ms: number,
@@ -227,7 +176,7 @@ if (rp) {
   t.test(
     'k8stail --syslog-ng: records of a SyslogNGFlow through real syslog-ng; a deleted tap’s stale destination drops',
     async (t) => {
-      const run = k8stail(['--syslog-ng', `${ns}/shop`])
+      const run = tail(['--syslog-ng', `${ns}/shop`])
       const tap = await until('the session tap', 30_000, async () => (await taps())[0])
       const name = tap.metadata.name!
       t.equal(tap.spec.flow.kind, 'SyslogNGFlow')
@@ -316,7 +265,7 @@ if (rp) {
     await until('the tenant flow accepted', 30_000, async () =>
       accepted((await getLoggingObject(kc, 'SyslogNGFlow', tenantNs, 'tenant'))?.status ?? {}),
     )
-    const run = k8stail(['--kind', 'SyslogNGClusterFlow', `${ns}/all`])
+    const run = tail(['--kind', 'SyslogNGClusterFlow', `${ns}/all`])
     const sent = await feedUntil(run, sng, 8)
     checkPrinted(t, run, sent)
     t.match(run.err(), /attaching to persistent LogTap/, 'k8stail found the persistent tap')
@@ -388,7 +337,7 @@ if (rp) {
         x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       ),
     )
-    const run = k8stail(['--syslog-ng', '--attach', 'shop-copy', `${ns}/shop`])
+    const run = tail(['--syslog-ng', '--attach', 'shop-copy', `${ns}/shop`])
     const sent = await feedUntil(run, sng, 8)
     checkPrinted(t, run, sent)
     run.child.kill('SIGINT')

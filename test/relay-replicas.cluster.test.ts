@@ -6,21 +6,18 @@
 // what was lost while the stream goes on; a rolling restart of all three ending no stream; and no
 // Flow referencing a missing Output at any revision. The three processes share one leader
 // identity (the default, the hostname): never two leaders.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import t from 'tap'
-import { GROUP, PLURAL } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { startFluentdSender } from '../local-cluster/fluentd-sender.ts'
 import { STREAM_SERVICE_PORT, startReplicaSet } from '../local-cluster/replica-set.ts'
 import { samplePods } from '../local-cluster/sample-records.ts'
 import { standInLogging, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { InvariantWatcher, Objects, sleep } from './controller-helpers.ts'
+import { grantTapper, k8stail } from './support/k8stail-user.ts'
 
-const repoRoot = path.resolve(import.meta.dirname, '..')
 const c = await getCluster()
 const ns = await c.newNamespace('replicas')
 const dir = mkdtempSync(path.join(tmpdir(), 'replicas-'))
@@ -65,42 +62,11 @@ await o.create('Flow', 'flow1', { match: [{ select: { labels: { app: 'shop' } } 
 
 // The user: the tapper rules, the proxy part being the pod proxy of each replica's stream port
 // (what the chart grants) and the Service's, for the first connection.
-const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
-await rbac.createNamespacedRole({
-  namespace: ns,
-  body: {
-    metadata: { name: 'tapper' },
-    rules: [
-      { apiGroups: [GROUP], resources: [PLURAL], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-      {
-        apiGroups: ['coordination.k8s.io'],
-        resources: ['leases'],
-        verbs: ['create', 'get', 'update', 'delete'],
-      },
-      {
-        apiGroups: [''],
-        resources: ['services/proxy'],
-        verbs: ['get'],
-        resourceNames: [`${set.service}:${STREAM_SERVICE_PORT}`],
-      },
-      {
-        apiGroups: [''],
-        resources: ['pods/proxy'],
-        verbs: ['get'],
-        resourceNames: set.replicas.map((r) => `${r.name}:${r.ports.stream}`),
-      },
-    ],
-  },
+const token = await grantTapper(c, ns, {
+  services: [`${set.service}:${STREAM_SERVICE_PORT}`],
+  pods: set.replicas.map((r) => `${r.name}:${r.ports.stream}`),
 })
-await rbac.createNamespacedRoleBinding({
-  namespace: ns,
-  body: {
-    metadata: { name: 'viewer-taps' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tapper' },
-    subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
-  },
-})
-const kubeconfig = writeTokenKubeconfig(c, dir, await c.serviceAccountToken(ns, 'viewer'), 'viewer')
+const kubeconfig = writeTokenKubeconfig(c, dir, token, 'viewer')
 
 // No logging-operator here: a stand-in Logging, and the sender writes the operator's acceptance.
 t.teardown(await standInLogging(c, ns))
@@ -119,20 +85,8 @@ const sender = await startFluentdSender({
 t.teardown(() => sender.stop())
 
 // k8stail -o json: each line names the replica it came from.
-const child: ChildProcess = spawn(
-  path.join(repoRoot, 'node_modules', '.bin', 'node'),
-  [path.join(repoRoot, 'cli', 'main.ts'), '--kubeconfig', kubeconfig, '-n', ns, '-o', 'json', `${ns}/flow1`],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-)
-let out = ''
-let err = ''
-child.stdout!.setEncoding('utf8').on('data', (d) => {
-  out += d
-})
-child.stderr!.setEncoding('utf8').on('data', (d) => {
-  err += d
-})
-const exit = new Promise<number>((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : 1))))
+const run = k8stail(kubeconfig, ns, ['-o', 'json', `${ns}/flow1`])
+const { child, exit } = run
 t.teardown(() => {
   child.kill('SIGKILL')
 })
@@ -144,7 +98,8 @@ interface Printed {
   record?: unknown
 }
 const printed = (): Printed[] =>
-  out
+  run
+    .out()
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as Printed)
@@ -159,7 +114,7 @@ async function until(what: string, ms: number, f: () => boolean | Promise<boolea
   while (!(await f())) {
     if (Date.now() > deadline)
       throw new Error(
-        `timed out after ${ms} ms: ${what}\nk8stail stderr:\n${err}\nk8stail exit: ${child.exitCode}`,
+        `timed out after ${ms} ms: ${what}\nk8stail stderr:\n${run.err()}\nk8stail exit: ${child.exitCode}`,
       )
     await sleep(200)
   }
@@ -211,9 +166,11 @@ t.test('records posted to any replica reach the listener', async (t) => {
 t.test('SIGKILL one replica: the stream goes on from the others and the gap is reported', async (t) => {
   await set.kill(1)
   const mark = printed().length
-  await until('replica log-socket-1 reported gone', 30_000, () => /replica log-socket-1 went away/.test(err))
+  await until('replica log-socket-1 reported gone', 30_000, () =>
+    /replica log-socket-1 went away/.test(run.err()),
+  )
   t.match(
-    err,
+    run.err(),
     /replica log-socket-1 went away \([^)]*\); records it received after #\d+ and had not sent yet are lost/,
   )
   await until('records from the two others after the kill', 30_000, () => {
@@ -224,12 +181,12 @@ t.test('SIGKILL one replica: the stream goes on from the others and the gap is r
   await set.start(1)
   const back = printed().length
   await until('log-socket-1 read again', 60_000, () => fromReplica(records(back), 'log-socket-1') > 0)
-  t.match(err, /replica log-socket-1 is back/, 'k8stail says the replica is back')
+  t.match(run.err(), /replica log-socket-1 is back/, 'k8stail says the replica is back')
   t.ok(running(), 'k8stail still streams')
 })
 
 t.test('a rolling restart of all three replicas ends no stream', async (t) => {
-  const errMark = err.length
+  const errMark = run.err().length
   for (let i = 0; i < 3; i++) {
     await set.terminate(i)
     await set.start(i)
@@ -240,7 +197,7 @@ t.test('a rolling restart of all three replicas ends no stream', async (t) => {
     names.every((n) => fromReplica(records(mark), n) > 0),
   )
   t.ok(running(), 'k8stail is still streaming')
-  const said = err.slice(errMark)
+  const said = run.err().slice(errMark)
   for (const n of names) t.match(said, new RegExp(`replica ${n} went away`), `${n} going away was told`)
   t.notMatch(said, /are lost/, 'a graceful restart loses nothing k8stail is told of')
 })
@@ -249,7 +206,8 @@ t.test('Ctrl-C ends k8stail cleanly; no Flow referenced a missing Output; never 
   child.kill('SIGINT')
   t.equal(await exit, 0, 'exit 0')
   t.comment(
-    `what k8stail told about replicas:\n${err
+    `what k8stail told about replicas:\n${run
+      .err()
       .split('\n')
       .filter((l) => / replica /.test(l))
       .join('\n')}`,

@@ -5,15 +5,13 @@
 // every missing output the operator reports and every revision at which a Flow references a missing
 // output. One Logging, one relay and one fluentd per test file (two files keep each well inside the
 // per-file timeout on a loaded machine).
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node'
+import { CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node'
 import t from 'tap'
 import { GROUP, type LogTap, PLURAL, VERSION } from '../../api/logtap.ts'
-import type { TestCluster } from '../../local-cluster/cluster.ts'
 import { outputBlock, outputIds } from '../../local-cluster/real-pipeline/fluentd-config.ts'
 import { followFlows } from '../../local-cluster/real-pipeline/live-fluentd.ts'
 import {
@@ -27,10 +25,10 @@ import { containerdRecord, samplePods } from '../../local-cluster/sample-records
 import type { LogSocket } from '../../local-cluster/stack.ts'
 import { InvariantWatcher } from '../controller-helpers.ts'
 import { startReceiver } from './http-receiver.ts'
+import { grantTapper, type K8stailRun as Run } from './k8stail-user.ts'
 import type { RealPipeline } from './real-pipeline.ts'
 
 export const L = 'logging.banzaicloud.io'
-const repoRoot = path.resolve(import.meta.dirname, '..', '..')
 
 // The test file starts log-socket (the program on the test host, a cluster module) in a fresh
 // namespace `ls.namespace` and says how a token becomes a kubeconfig file there.
@@ -109,7 +107,7 @@ export async function realTaps(rp: RealPipeline, o: RealTapsOptions) {
   t.teardown(() => live.stop())
 
   // The user: a ServiceAccount that may tap in ns; checkout's records allow everyone (rbac/policy).
-  const viewer = o.kubeconfigFor(await viewerToken(c, ns), dir)
+  const viewer = o.kubeconfigFor(await grantTapper(c, ns), dir)
   const checkout = samplePods(ns).find((p) => p.labels['rbac/policy'] === 'allow')!
   let n = 0
   const batch = (label: string) => [0, 1, 2].map(() => containerdRecord(checkout, `${label} record ${n++}`))
@@ -241,48 +239,6 @@ interface Tap {
   same(a: unknown, b: unknown, m: string): unknown
 }
 
-export interface Run {
-  child: ChildProcess
-  out: () => string
-  err: () => string
-  exit: Promise<number>
-  exited: () => boolean
-  kill: (sig: NodeJS.Signals) => void
-}
-
-export function k8stail(kubeconfig: string, relayNamespace: string, args: string[]): Run {
-  const child = spawn(
-    path.join(repoRoot, 'node_modules', '.bin', 'node'),
-    [path.join(repoRoot, 'cli', 'main.ts'), '--kubeconfig', kubeconfig, '-n', relayNamespace, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  )
-  let out = ''
-  let err = ''
-  let done = false
-  child.stdout!.setEncoding('utf8').on('data', (d) => {
-    out += d
-  })
-  child.stderr!.setEncoding('utf8').on('data', (d) => {
-    err += d
-  })
-  const exit = new Promise<number>((r) =>
-    child.on('exit', (code, sig) => {
-      done = true
-      r(code ?? (sig ? 128 : 1))
-    }),
-  )
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    exit,
-    exited: () => done,
-    kill: (sig) => {
-      if (!done) child.kill(sig)
-    },
-  }
-}
-
 const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
 
 export async function until<T>(
@@ -353,38 +309,4 @@ async function watchProblems(kc: KubeConfig, namespaces: string[]) {
       for (const a of aborts) a.abort()
     },
   }
-}
-
-// A ServiceAccount `viewer` that may tap in `ns` (where the relay also lives); its token.
-async function viewerToken(c: TestCluster, ns: string): Promise<string> {
-  const rbac = c.kc.makeApiClient(RbacAuthorizationV1Api)
-  await rbac.createNamespacedRole({
-    namespace: ns,
-    body: {
-      metadata: { name: 'tapper' },
-      rules: [
-        { apiGroups: [GROUP], resources: [PLURAL], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-        {
-          apiGroups: ['coordination.k8s.io'],
-          resources: ['leases'],
-          verbs: ['create', 'get', 'update', 'delete'],
-        },
-        {
-          apiGroups: [''],
-          resources: ['services/proxy'],
-          verbs: ['get'],
-          resourceNames: ['log-socket:10001'],
-        },
-      ],
-    },
-  })
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns,
-    body: {
-      metadata: { name: 'viewer-taps' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tapper' },
-      subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
-    },
-  })
-  return c.serviceAccountToken(ns, 'viewer')
 }
