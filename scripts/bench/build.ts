@@ -8,8 +8,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 // Compiles `entry` (a path inside the repository) and returns the path of its emitted .js file.
-export function buildForBench(root: string, entry: string): string {
-  const dir = path.join(root, 'node_modules', '.cache', 'log-socket-bench')
+// `cache` names the folder under node_modules/.cache (one per user, so that a test and a bench
+// running at once do not remove each other's output).
+export function buildForBench(root: string, entry: string, cache = 'log-socket-bench'): string {
+  const dir = path.join(root, 'node_modules', '.cache', cache)
   const out = path.join(dir, 'out')
   rmSync(out, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
