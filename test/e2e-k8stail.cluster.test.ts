@@ -10,7 +10,7 @@ import { GROUP, LABEL_TAP, PLURAL, VERSION } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { samplePods } from '../local-cluster/sample-records.ts'
 import { startStack, writeTokenKubeconfig } from '../local-cluster/stack.ts'
-import { grantTapper, type K8stailRun, k8stail } from './support/k8stail-user.ts'
+import { grantTapper, type K8stailRun, k8stail, until } from './support/k8stail-user.ts'
 
 const c = await getCluster()
 const custom = c.kc.makeApiClient(CustomObjectsApi)
@@ -52,20 +52,6 @@ const user = `system:serviceaccount:${ns}:viewer`
 
 type Run = K8stailRun
 const tail = (args: string[], kubeconfig = viewerKubeconfig): Run => k8stail(kubeconfig, ns, args)
-
-async function until<T>(
-  what: string,
-  ms: number,
-  f: () => T | undefined | false | Promise<T | undefined | false>,
-) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await f()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
 
 const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
 const listTaps = async () =>

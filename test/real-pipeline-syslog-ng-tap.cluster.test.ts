@@ -26,7 +26,7 @@ import {
 } from '../local-cluster/real-pipeline/syslog-ng-config.ts'
 import { generateRecords, samplePods } from '../local-cluster/sample-records.ts'
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
-import { grantTapper, type K8stailRun, k8stail } from './support/k8stail-user.ts'
+import { grantTapper, type K8stailRun, k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
 
 const rp = await realPipeline(['operator', 'syslog-ng'])
@@ -64,19 +64,6 @@ if (rp) {
 
   type Run = K8stailRun
   const tail = (args: string[]): Run => k8stail(kubeconfig, ns, ['-o', 'raw', ...args])
-  async function until<T>(
-    what: string,
-    ms: number,
-    f: () => T | undefined | false | Promise<T | undefined | false>,
-  ) {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const v = await f()
-      if (v) return v
-      if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`)
-      await sleep(250)
-    }
-  }
   const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
   const taps = async () =>
     (

@@ -11,9 +11,9 @@ import {
   waitForStatus,
 } from '../local-cluster/real-pipeline/logging.ts'
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
-import { k8stail } from './support/k8stail-user.ts'
+import { k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
-import { L, realTaps, until } from './support/real-taps.ts'
+import { L, realTaps } from './support/real-taps.ts'
 
 const rp = await realPipeline(['operator', 'fluentd'])
 if (rp) {

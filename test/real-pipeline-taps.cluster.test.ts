@@ -16,9 +16,9 @@ import {
 } from '../local-cluster/real-pipeline/logging.ts'
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { runController } from './controller-helpers.ts'
-import { k8stail } from './support/k8stail-user.ts'
+import { k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
-import { createTapIn, getTap, L, realTaps, until } from './support/real-taps.ts'
+import { createTapIn, getTap, L, realTaps } from './support/real-taps.ts'
 
 const rp = await realPipeline(['operator', 'fluentd'])
 if (rp) {

@@ -4,6 +4,7 @@
 // test: local-cluster/stack.ts's writeTokenKubeconfig).
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../../api/logtap.ts'
 import type { TestCluster } from '../../local-cluster/cluster.ts'
@@ -85,5 +86,22 @@ export function k8stail(kubeconfig: string, relayNamespace: string, args: string
     kill: (sig) => {
       if (!done) child.kill(sig)
     },
+  }
+}
+
+// Waits for `f` to return something truthy; fails after `ms`, or at once when `run` exited.
+export async function until<T>(
+  what: string,
+  ms: number,
+  f: () => T | undefined | false | Promise<T | undefined | false>,
+  run?: K8stailRun,
+): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await f()
+    if (v) return v
+    if (Date.now() > deadline || run?.exited())
+      throw new Error(`${what}: not after ${ms} ms${run ? `\nk8stail stderr:\n${run.err()}` : ''}`)
+    await sleep(200)
   }
 }

@@ -25,7 +25,7 @@ import { containerdRecord, samplePods } from '../../local-cluster/sample-records
 import type { LogSocket } from '../../local-cluster/stack.ts'
 import { InvariantWatcher } from '../controller-helpers.ts'
 import { startReceiver } from './http-receiver.ts'
-import { grantTapper, type K8stailRun as Run } from './k8stail-user.ts'
+import { grantTapper, type K8stailRun as Run, until } from './k8stail-user.ts'
 import type { RealPipeline } from './real-pipeline.ts'
 
 export const L = 'logging.banzaicloud.io'
@@ -240,22 +240,6 @@ interface Tap {
 }
 
 const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
-
-export async function until<T>(
-  what: string,
-  ms: number,
-  f: () => T | undefined | false | Promise<T | undefined | false>,
-  run?: Run,
-): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await f()
-    if (v) return v
-    if (Date.now() > deadline || run?.exited())
-      throw new Error(`${what}: not after ${ms} ms${run ? `\nk8stail stderr:\n${run.err()}` : ''}`)
-    await sleep(200)
-  }
-}
 
 export const createTapIn = (custom: CustomObjectsApi, namespace: string, name: string, spec: object) =>
   custom.createNamespacedCustomObject({
