@@ -508,39 +508,51 @@ t.test("Ready waits for logging-operator's acceptance, and says why not", async 
   )
   t.match(cond(ok, 'Ready'), { status: 'True' })
 
-  // Silence: waiting, then told it does not respond (counted from the attachment).
+  // Silence: Unknown while waiting, then told it does not respond (counted from the wait's start).
+  const at = (status: LogTap['status'], now: number, loggings = covered) =>
+    desired(
+      obs({
+        tap: { ...tap, status },
+        outputs: [ourOutput(tap)],
+        secret: ourSecret(tap),
+        flows: [attachedFlow()],
+        loggings,
+        now,
+      }),
+      cfg,
+    )
   const waiting = world({ loggings: covered })
-  t.match(cond(waiting, 'Ready'), { reason: 'WaitingForLoggingOperator' })
-  const attachedAt = { ...tap, status: waiting.status }
-  const later = desired(
-    obs({
-      tap: attachedAt,
-      outputs: [ourOutput(tap)],
-      secret: ourSecret(tap),
-      flows: [attachedFlow()],
-      loggings: covered,
-      now: NOW + 59_000,
-    }),
-    cfg,
-  )
+  t.match(cond(waiting, 'Accepted'), { status: 'Unknown', reason: 'WaitingForLoggingOperator' })
+  t.match(cond(waiting, 'Ready'), { status: 'False', reason: 'WaitingForLoggingOperator' })
+  const later = at(waiting.status, NOW + 59_000)
   t.equal(later.requeueAfterMs, 1000)
-  const silent = desired(
-    obs({
-      tap: attachedAt,
-      outputs: [ourOutput(tap)],
-      secret: ourSecret(tap),
-      flows: [attachedFlow()],
-      loggings: covered,
-      now: NOW + 61_000,
-    }),
-    cfg,
-  )
+  t.match(cond(later, 'Accepted'), { status: 'Unknown', lastTransitionTime: new Date(NOW).toISOString() })
+  const silent = at(later.status, NOW + 61_000)
   t.match(cond(silent, 'Ready'), {
     status: 'False',
     reason: 'LoggingOperatorNotResponding',
     message: /has not accepted Output logtap-t in 60s .*is logging-operator running for Logging l\?/,
   })
   t.equal(silent.requeueAfterMs, undefined)
+  t.match(
+    cond(at(silent.status, NOW + 62_000), 'Accepted'),
+    { reason: 'LoggingOperatorNotResponding' },
+    'told once, it stands: no flapping back to waiting',
+  )
+  // A Logging that appears long after the attachment: the whole wait, from then on.
+  const attachedLongAgo = world({ loggings: [] })
+  t.match(cond(attachedLongAgo, 'Accepted'), { reason: 'NoLogging' })
+  const appears = at(attachedLongAgo.status, NOW + 3_600_000)
+  t.match(cond(appears, 'Accepted'), { status: 'Unknown', reason: 'WaitingForLoggingOperator' })
+  t.equal(appears.requeueAfterMs, 60_000)
+  t.match(cond(at(appears.status, NOW + 3_659_000), 'Accepted'), { reason: 'WaitingForLoggingOperator' })
+  t.match(cond(at(appears.status, NOW + 3_661_000), 'Accepted'), { reason: 'LoggingOperatorNotResponding' })
+  // …and after being told, a change of Loggings starts a new wait.
+  const gone = at(silent.status, NOW + 70_000, [])
+  t.match(cond(at(gone.status, NOW + 80_000), 'Accepted'), {
+    status: 'Unknown',
+    reason: 'WaitingForLoggingOperator',
+  })
 })
 
 t.test('mirror: every problem of the copy is the tap’s', async (t) => {

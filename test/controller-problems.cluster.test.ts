@@ -62,7 +62,7 @@ t.test(
       })
     await logging(`other-${ns}`, `other-${ns}`)
     t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: `other-${ns}` }))
-    const ctl = await runController(c, ns, { operatorAcceptanceTimeoutMs: 3000 })
+    const ctl = await runController(c, ns, { operatorAcceptanceTimeoutMs: 5000 })
     t.teardown(() => ctl.stop())
     await o.create('LogTap', 'x', tapSpec('app'))
     const none = await waitFor('NoMatchingLogging', async () => {
@@ -75,11 +75,13 @@ t.test(
     // A Logging that would render it, but nothing answers for it (no operator writes status).
     await logging(loggingRef, loggingRef)
     t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+    // The wait starts when a Logging would render the flow, however long after the attachment.
     const waiting = await waitFor('WaitingForLoggingOperator', async () => {
-      const r = await o.condition('x', 'Ready')
+      const r = await o.condition('x', 'Accepted')
       return r?.reason === 'WaitingForLoggingOperator' ? r : undefined
     })
-    t.equal(waiting.status, 'False')
+    t.equal(waiting.status, 'Unknown', 'Accepted is not known yet')
+    t.equal((await o.condition('x', 'Ready'))?.status, 'False')
     const silent = await waitFor('LoggingOperatorNotResponding', async () => {
       const r = await o.condition('x', 'Ready')
       return r?.reason === 'LoggingOperatorNotResponding' ? r : undefined

@@ -5,10 +5,12 @@
 //
 // Nothing is written when no logging-operator runs, or when no Logging would render the flow: the
 // Loggings tell the second case at once (no Logging; none with the flow's loggingRef; none
-// watching the namespace); otherwise silence past `waitMs` after the attachment is reported as an
-// operator that does not respond, and the condition keeps waiting for it.
+// watching the namespace). Otherwise the condition is Unknown while it waits, and silence past
+// `waitMs` is reported as an operator that does not respond. The wait is counted from the moment
+// it began (the Unknown condition's lastTransitionTime): a Logging created an hour after the
+// attachment gets the whole wait, and a controller restart does not restart it.
 import { aggregatorOf } from '../../../api/kinds.ts'
-import { type Condition, Conditions } from '../../../api/logtap.ts'
+import { type Condition, type ConditionStatus, Conditions } from '../../../api/logtap.ts'
 import type { KObject } from '../../kube/objects.ts'
 import type { ConditionInput } from './conditions.ts'
 import { loggingRefOf, loggingsOf, sameLogging } from './loggings.ts'
@@ -41,8 +43,10 @@ function problemsNaming(flow: KObject | undefined, name: string): string[] {
   return problemsOf(flow).filter((p) => named.test(p))
 }
 
+const NOT_RESPONDING = 'LoggingOperatorNotResponding'
+
 export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecision {
-  const cond = (status: 'True' | 'False', reason: string, message: string): AcceptanceDecision => ({
+  const cond = (status: ConditionStatus, reason: string, message: string): AcceptanceDecision => ({
     condition: { type: Conditions.Accepted, status, reason, message },
   })
   if (a.attached.status !== 'True') return cond('False', 'NotAttached', 'The tap is not attached yet')
@@ -97,14 +101,16 @@ export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecisio
       `logging-operator accepted ${kind} ${name}; ${aggregator} receives it with its next configuration reload`,
     )
 
-  // Waiting: since the tap was attached (this evaluation, if it was not before).
-  const before = a.previous.find((c) => c.type === Conditions.Attached)
-  const since = before?.status === 'True' ? Date.parse(before.lastTransitionTime) : a.now
-  const deadline = (Number.isFinite(since) ? since : a.now) + a.waitMs
-  if (a.now < deadline)
+  // Waiting, since the wait began; once told that the operator does not respond, that stands until
+  // something changes (acceptance, a problem, the Loggings, the attachment).
+  const before = a.previous.find((c) => c.type === Conditions.Accepted)
+  const waitingSince = before?.status === 'Unknown' ? Date.parse(before.lastTransitionTime) : Number.NaN
+  const toldSilent = before?.reason === NOT_RESPONDING
+  const deadline = (Number.isFinite(waitingSince) ? waitingSince : a.now) + a.waitMs
+  if (!toldSilent && a.now < deadline)
     return {
       ...cond(
-        'False',
+        'Unknown',
         'WaitingForLoggingOperator',
         `Waiting for logging-operator to accept ${kind} ${name} (status.active on it)`,
       ),
@@ -114,7 +120,7 @@ export function acceptance(t: TapContext, a: AcceptanceInput): AcceptanceDecisio
   const which = renderers.length ? ` for Logging ${renderers.join(', ')}` : ''
   return cond(
     'False',
-    'LoggingOperatorNotResponding',
+    NOT_RESPONDING,
     `logging-operator has not accepted ${kind} ${name} in ${Math.round(a.waitMs / 1000)}s (no status.active on it): is logging-operator running${which}?`,
   )
 }
