@@ -118,6 +118,9 @@ export const CloseCodes = {
   TapDeleted: 4004, // the LogTap is gone: do not reconnect
   Unauthorized: 4001,
   Forbidden: 4003,
+  // The token the stream was opened with expired: reconnect, resuming, with a fresh one (a token
+  // from the user's kubeconfig is refreshed by its exec plugin or OIDC provider).
+  TokenExpired: 4011,
   SelectionTooCostly: 4008, // the listener's selection used too much CPU: do not reconnect with it
   TapReconfigured: 4012, // the LogTap changed in a way that needs a new stream: reconnect
 } as const

@@ -29,7 +29,9 @@ import { displayUrl, withStreamQuery } from './proxy-url.ts'
 export interface StreamOptions {
   url: URL // without query: resume parameters are added per connection
   token: string // the relay token, sent as X-Authorization (the API server proxy strips Authorization)
-  wsOptions?: () => Promise<ClientOptions> // TLS + kubeconfig auth, fetched per connection (tokens expire)
+  // Fetched per connection, because tokens expire: TLS + kubeconfig auth for the handshake, and the
+  // relay token when it comes from the kubeconfig too (else `token`).
+  connectAuth?: () => Promise<ConnectionAuth>
   tail?: number | undefined // records to replay on the first connection
   selection?: SelectionSpec | undefined // applied by the relay (sent on every connection)
   reconnect: boolean
@@ -51,6 +53,11 @@ export interface StreamOptions {
   nextUrl?: () => URL
   afterLoss?: (why: string, graceful: boolean) => 'left' | 'retry' | undefined
   state?: ResumeState
+}
+
+interface ConnectionAuth {
+  wsOptions: ClientOptions
+  relayToken?: string | undefined
 }
 
 // Every message other than a record.
@@ -128,10 +135,11 @@ async function connectOnce(
   onFrame: (frame: Buffer) => void,
   afterRead: () => Promise<void> | undefined,
 ): Promise<Outcome> {
-  const base = o.wsOptions ? await o.wsOptions() : {}
+  const auth = o.connectAuth ? await o.connectAuth() : undefined
+  const base = auth?.wsOptions ?? {}
   const headers: Record<string, string> = {
     ...(base.headers as Record<string, string> | undefined),
-    [CLIENT_TOKEN_HEADER]: o.token,
+    [CLIENT_TOKEN_HEADER]: auth?.relayToken ?? o.token,
   }
   // The same parameters as headers: the API server proxy drops the query of upgrades.
   for (const [name, header] of Object.entries(StreamParamHeaders)) {
@@ -356,8 +364,13 @@ export async function streamTap(o: StreamOptions, h: StreamHandlers): Promise<St
         throw forbiddenError(`the relay closed the stream: ${out.reason || `code ${out.code}`}`)
       }
       if (!o.reconnect && out.code === 1000) return 'closed'
-      why = `connection lost (code ${out.code}${out.reason ? `: ${out.reason}` : ''})`
-      failure = connectionError(`stream from ${where}: ${why}`)
+      // An expired token: the next connection presents a fresh one (a fixed token is refused then,
+      // 401, which ends the stream with the relay's reason).
+      const expired = out.code === CloseCodes.TokenExpired
+      why = expired
+        ? `the relay closed the stream: ${out.reason || 'token expired'}`
+        : `connection lost (code ${out.code}${out.reason ? `: ${out.reason}` : ''})`
+      failure = expired ? forbiddenError(why) : connectionError(`stream from ${where}: ${why}`)
       retryable = out.opened || everOpened
       graceful = out.code === CloseCodes.GoingAway
     } else {

@@ -125,8 +125,20 @@ export async function runTail(o: TailOptions, d: TailDeps): Promise<ExitCode> {
       ...d.stream,
       url,
       token,
-      // Kubeconfig credentials go only to the API server, never to a --listen-addr relay.
-      wsOptions: o.listenAddr ? undefined : async () => (await handshakeAuth(kc!)).wsOptions,
+      // Per connection, so that an expired token is refreshed (exec plugin, OIDC): the kubeconfig's
+      // credentials for the API server (never for a --listen-addr relay), and its bearer token as
+      // the relay token unless -t gave one.
+      ...(kc && (!o.listenAddr || !o.token)
+        ? {
+            connectAuth: async () => {
+              const a = await handshakeAuth(kc)
+              return {
+                wsOptions: o.listenAddr ? {} : a.wsOptions,
+                relayToken: o.token ? undefined : relayToken(undefined, a.bearerToken),
+              }
+            },
+          }
+        : {}),
       tail: replay,
       selection: o.selection,
       reconnect: o.reconnect,

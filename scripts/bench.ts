@@ -375,9 +375,16 @@ function table(ceil: { recordsPerSec: number; mbPerSec: number } | undefined, ou
     row('ingest answer max ms (poster)', '–', (x) => ms(x.ingest.max)),
     row('chunks not accepted (non-200/dropped)', '–', (_x, o) => `${o.load.non200}/${o.load.dropped}`),
     row('relay peak RSS MB', '–', (x) => x.peakRssMB.toFixed(0)),
-    row('relay RSS MB once listening (before load)', '–', (_x, o) =>
-      (o.relay.startupRssBytes / 1048576).toFixed(0),
+    row('  of which anonymous / file-backed (node binary)', '–', (_x, o) =>
+      o.relay.rssAtPeak
+        ? `${(o.relay.rssAtPeak.anon / 1048576).toFixed(0)} / ${(o.relay.rssAtPeak.file / 1048576).toFixed(0)}`
+        : '–',
     ),
+    row('relay RSS MB once listening (before load)', '–', (_x, o) => {
+      const k = o.relay.startupRssKinds
+      const split = k ? ` (${(k.anon / 1048576).toFixed(0)} / ${(k.file / 1048576).toFixed(0)})` : ''
+      return `${(o.relay.startupRssBytes / 1048576).toFixed(0)}${split}`
+    }),
     row(
       'relay heap / external MB at peak',
       '–',

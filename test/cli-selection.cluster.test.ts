@@ -153,7 +153,7 @@ t.test('refusals through the proxy: a bad selection, a LogTap with a bad selecti
     {
       url,
       token: adminToken,
-      wsOptions: async () => (await handshakeAuth(c.kc)).wsOptions,
+      connectAuth: async () => ({ wsOptions: (await handshakeAuth(c.kc)).wsOptions }),
       selection: { where: "level =~ '(a)\\1'" },
       reconnect: false,
       signal: new AbortController().signal,

@@ -156,34 +156,110 @@ async function tokenExpiringAt(name: string, exp: number): Promise<string> {
   return `${head}.${body}.${signature}`
 }
 
-t.test('the token expiring closes the open stream at its expiry: 4001', async (t) => {
-  await viewer('viewer-exp')
-  const exp = Math.floor(Date.now() / 1000) + 4
-  const token = await tokenExpiringAt('viewer-exp', exp)
-  const raw = await connect(r.streamUrl(tap), token)
-  const tail = k8stail(token)
-  t.teardown(() => {
-    tail.abort()
-    raw.ws.terminate()
-  })
-  await flowing(r, [raw, tail])
-  const closed = await raw.closed
-  const at = Date.now()
-  t.same(closed, {
-    code: CloseCodes.Unauthorized,
-    reason: `token expired at ${new Date(exp * 1000).toISOString()}`,
-  })
-  t.ok(at >= exp * 1000 && at < exp * 1000 + 2000, `closed ${at - exp * 1000} ms after the expiry`)
-  await t.rejects(tail.ended, { message: `the relay closed the stream: ${closed.reason}`, exitCode: 4 })
-  t.match(await r.registry.metrics(), /log_socket_streams_access_ended_total\{reason="token-expired"\} [1-9]/)
+t.test(
+  'the token expiring closes the open stream at its expiry: 4011; a fixed token then ends k8stail',
+  async (t) => {
+    await viewer('viewer-exp')
+    const exp = Math.floor(Date.now() / 1000) + 4
+    const token = await tokenExpiringAt('viewer-exp', exp)
+    const raw = await connect(r.streamUrl(tap), token)
+    const tail = k8stail(token)
+    t.teardown(() => {
+      tail.abort()
+      raw.ws.terminate()
+    })
+    await flowing(r, [raw, tail])
+    const closed = await raw.closed
+    const at = Date.now()
+    t.same(closed, {
+      code: CloseCodes.TokenExpired,
+      reason: `token expired at ${new Date(exp * 1000).toISOString()}`,
+    })
+    t.ok(at >= exp * 1000 && at < exp * 1000 + 2000, `closed ${at - exp * 1000} ms after the expiry`)
+    // k8stail tries again with the only token it has, which the relay refuses: it ends, saying why.
+    const err = await tail.ended.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    t.ok(err instanceof K8stailError)
+    t.equal((err as K8stailError).exitCode, 4, 'exit code 4 (forbidden)')
+    t.match((err as Error).message, /^the relay refused the stream: HTTP 401 .*token expired at/)
+    t.match(
+      await r.registry.metrics(),
+      /log_socket_streams_access_ended_total\{reason="token-expired"\} [1-9]/,
+    )
 
-  // The API server still takes a token for a minute past its expiry (clock-skew leeway); the
-  // relay does not.
-  const late = await tokenExpiringAt('viewer-exp', Math.floor(Date.now() / 1000) - 5)
-  const refused = await connect(r.streamUrl(tap), late).then(
-    () => undefined,
-    (e: { status?: number; body?: string }) => e,
-  )
-  t.equal(refused?.status, 401)
-  t.match(JSON.parse(refused?.body ?? '{}'), { error: 'unauthenticated', reason: /^the token expired at / })
-})
+    // The API server still takes a token for a minute past its expiry (clock-skew leeway); the
+    // relay does not.
+    const late = await tokenExpiringAt('viewer-exp', Math.floor(Date.now() / 1000) - 5)
+    const refused = await connect(r.streamUrl(tap), late).then(
+      () => undefined,
+      (e: { status?: number; body?: string }) => e,
+    )
+    t.equal(refused?.status, 401)
+    t.match(JSON.parse(refused?.body ?? '{}'), { error: 'unauthenticated', reason: /^the token expired at / })
+  },
+)
+
+t.test(
+  'a token that expires and is refreshed (kubeconfig exec plugin, OIDC): the stream goes on, nothing lost',
+  async (t) => {
+    await viewer('viewer-refresh')
+    const issued: number[] = []
+    const messages: StreamMessage[] = []
+    const notices: string[] = []
+    const controller = new AbortController()
+    t.teardown(() => controller.abort())
+    const ended = streamTap(
+      {
+        url: new URL(r.streamUrl(tap)),
+        token: 'unused: connectAuth gives each connection its token',
+        // What handshakeAuth gives per connection: a token good for 3 more seconds each time.
+        connectAuth: async () => {
+          const exp = Math.floor(Date.now() / 1000) + 3
+          issued.push(exp)
+          return { wsOptions: {}, relayToken: await tokenExpiringAt('viewer-refresh', exp) }
+        },
+        reconnect: true,
+        backoffInitialMs: 100,
+        signal: controller.signal,
+      },
+      {
+        record: (seq, bytes) =>
+          messages.push({ type: 'record', seq, record: JSON.parse(bytes.toString('utf8')) }),
+        message: (m) => messages.push(m),
+        notice: (line) => notices.push(line),
+      },
+    )
+    ended.catch(() => {})
+    await until('connected', () => messages.some((m) => m.type === 'hello'))
+    // Records posted before, across and after two expiries: every one arrives, once, in order.
+    const posted: number[] = []
+    let n = 0
+    while (issued.length < 3) {
+      const chunk = encodeChunk(
+        generateRecords([{ namespace: ns, name: 'web', labels: { 'rbac/policy': 'allow' } }], 5, n),
+      )
+      n += 5
+      await r.post(tap, chunk.body, chunk.headers)
+      posted.push(n)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    const records = () => messages.filter((m) => m.type === 'record')
+    await until('every record', () => records().length === n, 15_000)
+    const seqs = records().map((m) => (m as { seq: number }).seq)
+    t.same(
+      seqs,
+      [...new Set(seqs)].sort((a, b) => a - b),
+      'in order, none twice',
+    )
+    t.equal(seqs.length, n, `${n} records of ${posted.length} chunks, across ${issued.length - 1} expiries`)
+    t.notOk(
+      messages.some((m) => m.type === 'dropped'),
+      'nothing dropped',
+    )
+    t.match(notices.join('\n'), /the relay closed the stream: token expired at .*; reconnecting/)
+    controller.abort()
+    t.equal(await ended, 'aborted', 'still streaming when the user stops it')
+  },
+)

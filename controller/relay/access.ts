@@ -31,7 +31,7 @@ export interface AccessWatch {
   name: string
   intervalMs: number // checked again at least this often
   expiresAt: number | undefined // the user's token's expiry (RelayUser.expiresAt)
-  closeCodes: { unauthorized: number; forbidden: number }
+  closeCodes: { unauthorized: number; forbidden: number; tokenExpired: number }
   now?: () => number
   onError?: (err: Error) => void // a check that could not be made (the stream stays open)
 }
@@ -60,7 +60,7 @@ export function watchAccess(w: AccessWatch, ended: (e: AccessEnded) => void): ()
   }
   const expired = (): AccessEnded => ({
     why: 'token-expired',
-    code: w.closeCodes.unauthorized,
+    code: w.closeCodes.tokenExpired,
     reason: closeReason(`token expired at ${new Date(w.expiresAt!).toISOString()}`),
   })
   const schedule = (): void => {

@@ -204,7 +204,11 @@ export function streamRoutes(ctx: RelayContext): FastifyPluginAsync {
             name: tap.name,
             intervalMs: limits.accessRecheckMs,
             expiresAt: a.expiresAt,
-            closeCodes: { unauthorized: CloseCodes.Unauthorized, forbidden: CloseCodes.Forbidden },
+            closeCodes: {
+              unauthorized: CloseCodes.Unauthorized,
+              forbidden: CloseCodes.Forbidden,
+              tokenExpired: CloseCodes.TokenExpired,
+            },
             onError: (err) => req.log.warn({ tap: where, err: err.message }, 'access re-check failed'),
           },
           (e) => {

@@ -30,10 +30,15 @@ export interface RelayStats {
   type: 'stats'
   peakRssBytes: number // sampled every 50 ms
   atPeak: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } // when RSS peaked
+  // RSS at its sampled peak split as Linux counts it (/proc/self/status): anonymous memory (heaps,
+  // buffers, malloc) and file-backed pages (the node binary's code and data, shared and
+  // reclaimable); null where there is no /proc.
+  rssAtPeak: { anon: number; file: number } | null
   maxRssBytes: number // getrusage ru_maxrss: the process's peak
   cpuMs: number // user + system
   startupCpuMs: number // of which spent before the relay was listening (module loading)
   startupRssBytes: number // once listening, before any load
+  startupRssKinds: { anon: number; file: number } | null // the same, split as rssAtPeak
   afterGc: { heapUsed: number; external: number; rss: number } | null // at the end, after a full GC
 }
 

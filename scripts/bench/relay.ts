@@ -4,6 +4,7 @@
 // the given memory budget. On {type:'stop'}
 // it reports its peak RSS and CPU time, closes and exits. Run with --cpu-prof to profile it.
 import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { tapCredential } from '../../api/credential.ts'
@@ -62,15 +63,29 @@ const startupCpu = cpuMs()
 const startupRss = process.memoryUsage.rss()
 let peak = 0
 let atPeak = process.memoryUsage()
+let rssAtPeak: RelayStats['rssAtPeak'] = null
 const sample = (): void => {
   const m = process.memoryUsage()
   if (m.rss > peak) {
     peak = m.rss
     atPeak = m
+    rssAtPeak = rssKinds()
   }
 }
+// Read only when RSS reaches a new peak, which after the first seconds is rare.
+function rssKinds(): RelayStats['rssAtPeak'] {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kB = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024
+    const anon = kB('RssAnon')
+    const file = kB('RssFile')
+    return Number.isFinite(anon) && Number.isFinite(file) ? { anon, file } : null
+  } catch {
+    return null
+  }
+}
+const startupRssKinds = rssKinds()
 const sampler = setInterval(sample, 50)
-
 process.on('message', async (m: { type?: string }) => {
   if (m.type !== 'stop') return
   clearInterval(sampler)
@@ -89,10 +104,12 @@ process.on('message', async (m: { type?: string }) => {
       external: atPeak.external,
       arrayBuffers: atPeak.arrayBuffers,
     },
+    rssAtPeak,
     maxRssBytes: u.maxRSS * 1024,
     cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
     startupCpuMs: startupCpu,
     startupRssBytes: startupRss,
+    startupRssKinds,
     afterGc: gc ? { heapUsed: after.heapUsed, external: after.external, rss: after.rss } : null,
   }
   await send(stats)
