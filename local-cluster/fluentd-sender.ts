@@ -15,10 +15,8 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { encodeChunk, type FakePod, generateRecords, type MessageFn, samplePods } from './sample-records.ts'
-
-const LOGGING_GROUP = 'logging.banzaicloud.io'
-const LOGGING_VERSION = 'v1beta1'
 
 interface SecretValue {
   value?: string
@@ -150,9 +148,7 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     try {
       await custom.patchNamespacedCustomObjectStatus(
         {
-          group: LOGGING_GROUP,
-          version: LOGGING_VERSION,
-          plural: kind === 'Output' ? 'outputs' : 'clusteroutputs',
+          ...resourceOf(kind === 'Output' ? 'Output' : 'ClusterOutput'),
           namespace: obj.metadata?.namespace ?? '',
           name: obj.metadata?.name ?? '',
           body: { status: { active: true, problemsCount: 0 } },
@@ -211,19 +207,19 @@ export async function startFluentdSender(o: SenderOptions): Promise<FluentdSende
     })
     informers.push(inf)
   }
-  const base = `/apis/${LOGGING_GROUP}/${LOGGING_VERSION}`
-  const g = { group: LOGGING_GROUP, version: LOGGING_VERSION }
+  const base = `/apis/${KINDS.Output.apiVersion}`
+  const { Output, ClusterOutput } = KINDS
   if (o.namespace) {
     const namespace = o.namespace
-    watch('Output', `${base}/namespaces/${namespace}/outputs`, () =>
-      custom.listNamespacedCustomObject({ ...g, namespace, plural: 'outputs' }),
+    watch('Output', `${base}/namespaces/${namespace}/${Output.plural}`, () =>
+      custom.listNamespacedCustomObject({ ...resourceOf('Output'), namespace }),
     )
   } else {
-    watch('Output', `${base}/outputs`, () => custom.listClusterCustomObject({ ...g, plural: 'outputs' }))
+    watch('Output', `${base}/${Output.plural}`, () => custom.listClusterCustomObject(resourceOf('Output')))
   }
   if (o.clusterOutputs !== false)
-    watch('ClusterOutput', `${base}/clusteroutputs`, () =>
-      custom.listClusterCustomObject({ ...g, plural: 'clusteroutputs' }),
+    watch('ClusterOutput', `${base}/${ClusterOutput.plural}`, () =>
+      custom.listClusterCustomObject(resourceOf('ClusterOutput')),
     )
   await Promise.all(informers.map((i) => i.start()))
 

@@ -4,9 +4,9 @@
 // subresource and the printer columns are logging-operator's; the specs stay open
 // (x-kubernetes-preserve-unknown-fields), so nothing here pretends to validate what only the real
 // operator can.
+import { type FlowKindName, KINDS, type OutputKindName } from '../api/kinds.ts'
 
-const GROUP = 'logging.banzaicloud.io'
-
+type LoggingOperatorKind = FlowKindName | OutputKindName | 'Logging'
 type Schema = Record<string, unknown>
 
 const str = { type: 'string' }
@@ -38,23 +38,22 @@ const outputColumns = [
 ]
 
 function crd(
-  kind: string,
-  scope: 'Namespaced' | 'Cluster',
+  kind: LoggingOperatorKind,
   spec: Schema,
   status: Schema,
   columns: object[],
   required: string[] = [],
 ): object {
-  const plural = `${kind.toLowerCase()}s`
+  const { plural, group, scope } = KINDS[kind]
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: `${plural}.${GROUP}`,
+      name: `${plural}.${group}`,
       labels: { 'app.kubernetes.io/part-of': 'log-socket-local-cluster' },
     },
     spec: {
-      group: GROUP,
+      group,
       names: {
         kind,
         listKind: `${kind}List`,
@@ -65,7 +64,7 @@ function crd(
       scope,
       versions: [
         {
-          name: 'v1beta1',
+          name: KINDS[kind].version,
           served: true,
           storage: true,
           subresources: { status: {} },
@@ -90,17 +89,16 @@ const clusterOutputSpec = open({ loggingRef: str, protected: { type: 'boolean' }
 
 export function loggingOperatorCrds(): object[] {
   return [
-    crd('Flow', 'Namespaced', flowSpec, resourceStatus, flowColumns),
-    crd('ClusterFlow', 'Namespaced', clusterFlowSpec, resourceStatus, flowColumns),
-    crd('Output', 'Namespaced', outputSpec, resourceStatus, outputColumns),
-    crd('ClusterOutput', 'Namespaced', clusterOutputSpec, resourceStatus, outputColumns, ['spec']),
-    crd('SyslogNGFlow', 'Namespaced', flowSpec, resourceStatus, flowColumns),
-    crd('SyslogNGClusterFlow', 'Namespaced', clusterFlowSpec, resourceStatus, flowColumns),
-    crd('SyslogNGOutput', 'Namespaced', outputSpec, resourceStatus, outputColumns),
-    crd('SyslogNGClusterOutput', 'Namespaced', clusterOutputSpec, resourceStatus, outputColumns, ['spec']),
+    crd('Flow', flowSpec, resourceStatus, flowColumns),
+    crd('ClusterFlow', clusterFlowSpec, resourceStatus, flowColumns),
+    crd('Output', outputSpec, resourceStatus, outputColumns),
+    crd('ClusterOutput', clusterOutputSpec, resourceStatus, outputColumns, ['spec']),
+    crd('SyslogNGFlow', flowSpec, resourceStatus, flowColumns),
+    crd('SyslogNGClusterFlow', clusterFlowSpec, resourceStatus, flowColumns),
+    crd('SyslogNGOutput', outputSpec, resourceStatus, outputColumns),
+    crd('SyslogNGClusterOutput', clusterOutputSpec, resourceStatus, outputColumns, ['spec']),
     crd(
       'Logging',
-      'Cluster',
       open(
         {
           controlNamespace: str,

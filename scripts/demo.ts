@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { GROUP, PLURAL } from '../api/logtap.ts'
 import {
   type ClusterState,
@@ -36,7 +37,6 @@ import { type LogSocket, startLogSocket, startStack, writeTokenKubeconfig } from
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const say = (line: string) => process.stderr.write(`\x1b[2m[demo]\x1b[0m ${line}\n`)
-const L = 'logging.banzaicloud.io'
 
 const { values } = parseArgs({
   options: {
@@ -136,13 +136,11 @@ async function local(): Promise<void> {
       await c.kubectl(['create', 'namespace', name])
     }
     const custom = c.kc.makeApiClient(CustomObjectsApi)
-    const create = (plural: string, kind: string, name: string, spec: object) =>
+    const create = (kind: 'Flow' | 'Output', name: string, spec: object) =>
       custom.createNamespacedCustomObject({
-        group: L,
-        version: 'v1beta1',
+        ...resourceOf(kind),
         namespace: 'shop',
-        plural,
-        body: { apiVersion: `${L}/v1beta1`, kind, metadata: { name }, spec },
+        body: { apiVersion: KINDS[kind].apiVersion, kind, metadata: { name }, spec },
       })
     if (state.pipeline.operator && !missing.length) {
       say('path: the REAL pipeline — logging-operator renders the Flow, real fluentd runs it into the tap')
@@ -163,8 +161,8 @@ async function local(): Promise<void> {
         flushIntervalMs: 700,
         activationDelayMs: 1500,
       })
-      await create('outputs', 'Output', 'discard', { nullout: {} })
-      await create('flows', 'Flow', 'checkout', flowSpec)
+      await create('Output', 'discard', { nullout: {} })
+      await create('Flow', 'checkout', flowSpec)
       say("the sender posts every record: it does not run the Flow's filters")
     }
     await grantViewer(c.kc, 'shop', 'log-socket')
@@ -197,7 +195,7 @@ async function local(): Promise<void> {
 // config-reloader does), fed the shop's records as fluent-bit would forward them.
 async function realPipeline(
   c: TestCluster,
-  create: (plural: string, kind: string, name: string, spec: object) => Promise<unknown>,
+  create: (kind: 'Flow' | 'Output', name: string, spec: object) => Promise<unknown>,
 ): Promise<{ logSocket: LogSocket; live: LiveFluentd; feeder: NodeJS.Timeout }> {
   const logging = await createLogging(c.kc, {
     aggregator: 'fluentd',
@@ -208,8 +206,8 @@ async function realPipeline(
   })
   say('starting log-socket (controller + relay)')
   const logSocket = await startLogSocket(c, { namespace: 'log-socket', scope: 'shop' })
-  await create('outputs', 'Output', 'discard', { nullout: {} })
-  await create('flows', 'Flow', 'checkout', flowSpec)
+  await create('Output', 'discard', { nullout: {} })
+  await create('Flow', 'checkout', flowSpec)
   await waitForStatus(c.kc, 'Flow', 'shop', 'checkout', accepted, 'active and no problems')
   say('logging-operator accepted Flow shop/checkout; starting fluentd on what it rendered')
   const live = await followFlows({

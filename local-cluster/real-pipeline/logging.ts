@@ -3,10 +3,9 @@
 // writes on Flows and Outputs, and the aggregator configuration it renders into Secrets.
 import { randomBytes } from 'node:crypto'
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { KINDS, resourceOf } from '../../api/kinds.ts'
 import { OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, WRITER_CLUSTER_ROLE } from './operator.ts'
 
-const GROUP = 'logging.banzaicloud.io'
-const VERSION = 'v1beta1'
 const RBAC_GROUP = 'rbac.authorization.k8s.io'
 
 type Aggregator = 'fluentd' | 'syslogNG'
@@ -20,8 +19,6 @@ export type LoggingKind =
   | 'SyslogNGClusterFlow'
   | 'SyslogNGOutput'
   | 'SyslogNGClusterOutput'
-
-const pluralOf = (kind: LoggingKind | 'Logging') => `${kind.toLowerCase()}s`
 
 export interface LoggingOptions {
   aggregator: Aggregator
@@ -80,8 +77,8 @@ export async function createLogging(kc: KubeConfig, o: LoggingOptions): Promise<
         metadata: { name: grantName, labels },
         rules: [
           {
-            apiGroups: [GROUP],
-            resources: ['loggings', 'loggings/status', 'loggings/finalizers'],
+            apiGroups: [KINDS.Logging.group],
+            resources: ['', '/status', '/finalizers'].map((sub) => `${KINDS.Logging.plural}${sub}`),
             resourceNames: [name],
             verbs: ['update', 'patch'],
           },
@@ -106,11 +103,9 @@ export async function createLogging(kc: KubeConfig, o: LoggingOptions): Promise<
       })
     }
     await custom.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: 'loggings',
+      ...resourceOf('Logging'),
       body: {
-        apiVersion: `${GROUP}/${VERSION}`,
+        apiVersion: KINDS.Logging.apiVersion,
         kind: 'Logging',
         metadata: { name, labels },
         spec: {
@@ -138,9 +133,7 @@ export async function createLogging(kc: KubeConfig, o: LoggingOptions): Promise<
       createLoggingObject(kc, kind, namespace, objName, { ...spec, ...(loggingRef ? { loggingRef } : {}) }),
     delete() {
       deleted ??= (async () => {
-        await custom
-          .deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'loggings', name })
-          .catch(ignore404)
+        await custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name }).catch(ignore404)
         await removeGrants()
       })()
       return deleted
@@ -168,10 +161,8 @@ export async function getLoggingObject(
 ): Promise<LoggingObject | undefined> {
   try {
     return (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
+      ...resourceOf(kind),
       namespace,
-      plural: pluralOf(kind),
       name,
     })) as LoggingObject
   } catch (err) {
@@ -188,11 +179,9 @@ export async function createLoggingObject(
   spec: Record<string, unknown>,
 ): Promise<LoggingObject> {
   return (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
+    ...resourceOf(kind),
     namespace,
-    plural: pluralOf(kind),
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind, metadata: { name }, spec },
+    body: { apiVersion: KINDS[kind].apiVersion, kind, metadata: { name }, spec },
   })) as LoggingObject
 }
 
