@@ -5,7 +5,7 @@ import { createSign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { GROUP, PLURAL } from '../api/logtap.ts'
 import { CloseCodes, type StreamMessage } from '../api/stream-protocol.ts'
 import { K8stailError } from '../cli/errors.ts'
@@ -90,8 +90,8 @@ async function flowing(relay: TestRelay, clients: { messages: StreamMessage[] }[
   )
 }
 
-t.test('deleting the RoleBinding closes the open stream: 4003 and a reason k8stail prints', async (t) => {
-  const token = await viewer('viewer-rb')
+// A raw WebSocket client and k8stail's, both on the tap with `token`, a record through both.
+async function streaming(t: Test, token: string) {
   const raw = await connect(r.streamUrl(tap), token)
   const tail = k8stail(token)
   t.teardown(() => {
@@ -99,6 +99,19 @@ t.test('deleting the RoleBinding closes the open stream: 4003 and a reason k8sta
     raw.ws.terminate()
   })
   await flowing(r, [raw, tail])
+  return { raw, tail }
+}
+
+// What a stream ended with: its error, or undefined when it ended without one.
+const failure = (ended: Promise<unknown>) =>
+  ended.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+
+t.test('deleting the RoleBinding closes the open stream: 4003 and a reason k8stail prints', async (t) => {
+  const token = await viewer('viewer-rb')
+  const { raw, tail } = await streaming(t, token)
   const revoked = Date.now()
   await rbac.deleteNamespacedRoleBinding({ namespace: ns, name: 'viewer-rb' })
   const closed = await raw.closed
@@ -107,10 +120,7 @@ t.test('deleting the RoleBinding closes the open stream: 4003 and a reason k8sta
     closed.reason,
     `access revoked: system:serviceaccount:${ns}:viewer-rb may no longer get LogTap ${ns}/tap`,
   )
-  const err = await tail.ended.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
+  const err = await failure(tail.ended)
   t.ok(err instanceof K8stailError, 'k8stail ends with an error, not a reconnect')
   t.equal((err as K8stailError).exitCode, 4, 'exit code 4 (forbidden)')
   t.equal((err as Error).message, `the relay closed the stream: ${closed.reason}`)
@@ -120,13 +130,7 @@ t.test('deleting the RoleBinding closes the open stream: 4003 and a reason k8sta
 
 t.test('deleting the ServiceAccount closes the open stream: 4001', async (t) => {
   const token = await viewer('viewer-sa')
-  const raw = await connect(r.streamUrl(tap), token)
-  const tail = k8stail(token)
-  t.teardown(() => {
-    tail.abort()
-    raw.ws.terminate()
-  })
-  await flowing(r, [raw, tail])
+  const { raw, tail } = await streaming(t, token)
   await core.deleteNamespacedServiceAccount({ namespace: ns, name: 'viewer-sa' })
   const closed = await raw.closed
   t.same(closed, {
@@ -162,13 +166,7 @@ t.test(
     await viewer('viewer-exp')
     const exp = Math.floor(Date.now() / 1000) + 4
     const token = await tokenExpiringAt('viewer-exp', exp)
-    const raw = await connect(r.streamUrl(tap), token)
-    const tail = k8stail(token)
-    t.teardown(() => {
-      tail.abort()
-      raw.ws.terminate()
-    })
-    await flowing(r, [raw, tail])
+    const { raw, tail } = await streaming(t, token)
     const closed = await raw.closed
     const at = Date.now()
     t.same(closed, {
@@ -177,10 +175,7 @@ t.test(
     })
     t.ok(at >= exp * 1000 && at < exp * 1000 + 2000, `closed ${at - exp * 1000} ms after the expiry`)
     // k8stail tries again with the only token it has, which the relay refuses: it ends, saying why.
-    const err = await tail.ended.then(
-      () => undefined,
-      (e: unknown) => e,
-    )
+    const err = await failure(tail.ended)
     t.ok(err instanceof K8stailError)
     t.equal((err as K8stailError).exitCode, 4, 'exit code 4 (forbidden)')
     t.match((err as Error).message, /^the relay refused the stream: HTTP 401 .*token expired at/)
