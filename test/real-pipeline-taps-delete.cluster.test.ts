@@ -3,6 +3,7 @@
 // delivering through real fluentd to k8stail, then deleted with the operator never reporting a
 // missing output and the Logging rendering on.
 import t from 'tap'
+import { resourceOf } from '../api/kinds.ts'
 import { flowSection } from '../local-cluster/real-pipeline/fluentd-config.ts'
 import {
   accepted,
@@ -13,7 +14,7 @@ import {
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
-import { L, realTaps } from './support/real-taps.ts'
+import { realTaps } from './support/real-taps.ts'
 
 const rp = await realPipeline(['operator', 'fluentd'])
 if (rp) {
@@ -82,10 +83,8 @@ if (rp) {
       t.match((await getLoggingObject(kc, 'ClusterOutput', ns, 'logtap-c'))?.status, { active: true })
       // Another team sends its Flow to the tap's ClusterOutput too.
       await custom.patchNamespacedCustomObject({
-        group: L,
-        version: 'v1beta1',
+        ...resourceOf('Flow'),
         namespace: tenant,
-        plural: 'flows',
         name: 'tenant',
         body: [{ op: 'add', path: '/spec/globalOutputRefs', value: ['logtap-c'] }],
       })

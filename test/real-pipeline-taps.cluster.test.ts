@@ -4,6 +4,7 @@
 // problems, and once it accepts; kubectl get logging. Part 2 (-delete) is mirror and ClusterFlow taps.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { KINDS, resourceOf } from '../api/kinds.ts'
 import { GROUP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { fluentBitTag, startFluentd } from '../local-cluster/real-pipeline/fluentd.ts'
 import { flowSection } from '../local-cluster/real-pipeline/fluentd-config.ts'
@@ -18,7 +19,7 @@ import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { runController } from './controller-helpers.ts'
 import { k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
-import { createTapIn, getTap, L, realTaps } from './support/real-taps.ts'
+import { createTapIn, getTap, realTaps } from './support/real-taps.ts'
 
 const rp = await realPipeline(['operator', 'fluentd'])
 if (rp) {
@@ -140,13 +141,16 @@ if (rp) {
       const ctl = await runController(c, pns, { operatorAcceptanceTimeoutMs: 3000 })
       t.teardown(() => ctl.stop())
       const ref = `lsock-ready-${pns.slice(-6)}`
-      const create = (kind: string, name: string, spec: Record<string, unknown>) =>
+      const create = (kind: 'Flow' | 'Output', name: string, spec: Record<string, unknown>) =>
         custom.createNamespacedCustomObject({
-          group: L,
-          version: 'v1beta1',
+          ...resourceOf(kind),
           namespace: pns,
-          plural: `${kind.toLowerCase()}s`,
-          body: { apiVersion: `${L}/v1beta1`, kind, metadata: { name }, spec: { ...spec, loggingRef: ref } },
+          body: {
+            apiVersion: KINDS[kind].apiVersion,
+            kind,
+            metadata: { name },
+            spec: { ...spec, loggingRef: ref },
+          },
         })
       await create('Output', 'es', x.userOutput('ready-es'))
       await create('Flow', 'raw', {
@@ -156,11 +160,9 @@ if (rp) {
       })
       // A Logging no logging-operator answers for (it may write nothing there).
       await custom.createClusterCustomObject({
-        group: L,
-        version: 'v1beta1',
-        plural: 'loggings',
+        ...resourceOf('Logging'),
         body: {
-          apiVersion: `${L}/v1beta1`,
+          apiVersion: KINDS.Logging.apiVersion,
           kind: 'Logging',
           metadata: { name: ref },
           spec: {
@@ -183,7 +185,7 @@ if (rp) {
       t.match(silent.message, `is logging-operator running for Logging ${ref}?`)
 
       // Now a logging-operator answers for that Logging: it reports the copy's raw filter.
-      await custom.deleteClusterCustomObject({ group: L, version: 'v1beta1', plural: 'loggings', name: ref })
+      await custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: ref })
       const real: Logging = await createLogging(kc, {
         aggregator: 'fluentd',
         name: ref,
@@ -203,9 +205,7 @@ if (rp) {
       )
       // The Logging's owner allows raw filters: the operator accepts the copy, the tap turns Ready.
       await custom.patchClusterCustomObject({
-        group: L,
-        version: 'v1beta1',
-        plural: 'loggings',
+        ...resourceOf('Logging'),
         name: ref,
         body: [{ op: 'add', path: '/spec/enableRawFluentdFilter', value: true }],
       })

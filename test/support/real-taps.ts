@@ -11,6 +11,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node'
 import t from 'tap'
+import { KINDS } from '../../api/kinds.ts'
 import { GROUP, type LogTap, PLURAL, VERSION } from '../../api/logtap.ts'
 import { outputBlock, outputIds } from '../../local-cluster/real-pipeline/fluentd-config.ts'
 import { followFlows } from '../../local-cluster/real-pipeline/live-fluentd.ts'
@@ -27,8 +28,6 @@ import { InvariantWatcher } from '../controller-helpers.ts'
 import { startReceiver } from './http-receiver.ts'
 import { grantTapper, type K8stailRun as Run, until } from './k8stail-user.ts'
 import type { RealPipeline } from './real-pipeline.ts'
-
-export const L = 'logging.banzaicloud.io'
 
 // The test file starts log-socket (the program on the test host, a cluster module) in a fresh
 // namespace `ls.namespace` and says how a token becomes a kubeconfig file there.
@@ -272,10 +271,10 @@ async function watchProblems(kc: KubeConfig, namespaces: string[]) {
   const aborts: AbortController[] = []
   const w = new Watch(kc)
   for (const namespace of namespaces)
-    for (const plural of ['flows', 'clusterflows'])
+    for (const { apiVersion, plural } of [KINDS.Flow, KINDS.ClusterFlow])
       aborts.push(
         await w.watch(
-          `/apis/${L}/v1beta1/namespaces/${namespace}/${plural}`,
+          `/apis/${apiVersion}/namespaces/${namespace}/${plural}`,
           {},
           (_phase, obj) => {
             for (const p of (obj?.status?.problems as string[] | undefined) ?? [])
