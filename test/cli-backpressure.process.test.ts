@@ -14,6 +14,7 @@ import { createTailCommand } from '../cli/commands/tail.ts'
 import { ExitCodes } from '../cli/errors.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { startTestRelay } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..')
 const node = path.join(repoRoot, 'node_modules', '.bin', 'node')
@@ -31,14 +32,6 @@ function stalledReader(): { child: ChildProcess; output: () => string; read: () 
     out += d
   })
   return { child, output: () => out, read: () => child.send('read') }
-}
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 t.test('a stalled stdout: bounded buffering, the relay drops, the loss is reported on resume', async (t) => {

@@ -15,6 +15,7 @@ import { ExitCodes } from '../cli/errors.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { controllerStandIn, ensureLogTapCrd } from './support/cli-cluster.ts'
 import { startFakeRelay } from './support/fake-relay.ts'
+import { until } from './support/until.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const NODE = join(ROOT, 'node_modules/.bin/node')
@@ -75,14 +76,6 @@ function k8stail(args: string[], kubeconfig = c.kubeconfigPath): Run {
     child.kill('SIGKILL')
   })
   return { child, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err).toString(), exit }
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 async function sessionTaps(): Promise<LogTap[]> {

@@ -3,7 +3,6 @@
 // record's bytes from the frame to stdout without decoding them, so records with awkward bytes
 // (escapes, non-ASCII, very long lines, frames split across TCP reads) must come out exactly as
 // posted; json and pretty must print what parsing each frame would give.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { runCommand } from 'citty'
 import t, { type Test } from 'tap'
 import { createTailCommand } from '../cli/commands/tail.ts'
@@ -11,6 +10,7 @@ import { ExitCodes } from '../cli/errors.ts'
 import { prettyParts } from '../cli/output/pretty.ts'
 import { type FakeRelay, startFakeRelay } from './support/fake-relay.ts'
 import { startTestRelay, type TestRelay } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const K = '"kubernetes":{"namespace_name":"shop","pod_name":"web-1","labels":{"rbac/policy":"allow"}}'
 const DENIED_K =
@@ -49,14 +49,6 @@ function k8stail(url: string, extra: string[]) {
   const rawArgs = ['shop/flow1', '--listen-addr', url, '--attach', 'tap', '-t', 'token-alice', ...extra]
   const done = runCommand(cmd, { rawArgs }).then((r) => r.result as number)
   return { stdout, stderr, done, stop: () => ctrlC.abort() }
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 // Starts k8stail on a fresh tap of `r`, posts `lines` (in one chunk, and again one line per

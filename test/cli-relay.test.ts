@@ -1,11 +1,11 @@
 // k8stail against the real relay (in-process on 127.0.0.1, in-memory taps, table auth): the
 // protocol as both sides implement it. Records byte-identical, denied notices, refusals, tap end.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { runCommand } from 'citty'
 import t from 'tap'
 import { createTailCommand } from '../cli/commands/tail.ts'
 import { ExitCodes } from '../cli/errors.ts'
 import { startTestRelay, tableAuth } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const relay = await startTestRelay({
   auth: tableAuth({ 'token-alice': 'alice', 'token-bob': 'bob' }, { alice: ['*'] }),
@@ -34,14 +34,6 @@ function k8stail(args: string[]) {
     rawArgs: ['shop/flow1', '--listen-addr', streamBase, '--attach', 'shared', ...args],
   }).then((r) => r.result as number)
   return { done, stop: () => ctrlC.abort(), stdout: () => out.join(''), stderr: () => err.join('') }
-}
-
-async function until(what: string, cond: () => boolean, ms = 5000) {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 t.test('records byte for byte, denied records as notices', async (t) => {

@@ -3,7 +3,6 @@
 // projects and samples before anything crosses the proxy, and refusals come back as one line.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join, resolve } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { ExitCodes } from '../cli/errors.ts'
 import { handshakeAuth } from '../cli/kubeconfig.ts'
@@ -13,6 +12,7 @@ import { getCluster } from '../local-cluster/cluster.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { ensureLogTapCrd } from './support/cli-cluster.ts'
 import { startTestRelay, tableAuth } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const NODE = join(ROOT, 'node_modules/.bin/node')
@@ -59,14 +59,6 @@ function k8stail(args: string[]) {
     stdout: () => Buffer.concat(out).toString(),
     stderr: () => Buffer.concat(err).toString(),
     exit,
-  }
-}
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
   }
 }
 

@@ -1,13 +1,13 @@
 // k8stail's selection flags, end to end over real sockets: the relay in-process on 127.0.0.1,
 // k8stail in-process (`--listen-addr --attach`). What it prints is what the relay selected; the
 // sampling ratio and what was left out are shown; a bad expression never reaches the relay.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { runCommand } from 'citty'
 import t from 'tap'
 import { createTailCommand } from '../cli/commands/tail.ts'
 import { ExitCodes } from '../cli/errors.ts'
 import { encodeChunk, type FakePod, generateRecords } from '../local-cluster/sample-records.ts'
 import { startTestRelay } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const pods: FakePod[] = [
   { namespace: 'shop', name: 'web-1', labels: { app: 'web', 'rbac/policy': 'allow' } },
@@ -31,14 +31,6 @@ function k8stail(url: string, extra: string[]) {
   const rawArgs = ['shop/flow1', '--listen-addr', url, '--attach', 'tap', '-t', 'token-alice', ...extra]
   const done = runCommand(cmd, { rawArgs }).then((r) => r.result as number)
   return { stdout, stderr, done, stop: () => ctrlC.abort() }
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 t.test('--where and --fields: only the selected records, projected by the relay', async (t) => {

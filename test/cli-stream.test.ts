@@ -8,6 +8,7 @@ import { createTailCommand } from '../cli/commands/tail.ts'
 import { ExitCodes } from '../cli/errors.ts'
 import { afterHello, backoffMs } from '../cli/relay-client.ts'
 import { type FakeRelay, startFakeRelay } from './support/fake-relay.ts'
+import { until } from './support/until.ts'
 
 const TAP = 'shop/shared'
 const TOKEN = 'good-token'
@@ -39,14 +40,6 @@ function k8stail(relay: FakeRelay, extra: string[], ping = 100) {
   const rawArgs = ['shop/flow1', '--listen-addr', relay.url, '--attach', 'shared', '-t', TOKEN, ...extra]
   const done = runCommand(cmd, { rawArgs }).then((r) => r.result as number)
   return { stdout, stderr, done, stop: () => ctrlC.abort() }
-}
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 t.test('reconnects after a cut, resumes after the last seq, reports the gap, no duplicates', async (t) => {

@@ -76,9 +76,13 @@ t.test(
     await logging(loggingRef, loggingRef)
     t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
     // The wait starts when a Logging would render the flow, however long after the attachment.
+    let seen: unknown
     const waiting = await waitFor('WaitingForLoggingOperator', async () => {
       const r = await o.condition('x', 'Accepted')
+      seen = r
       return r?.reason === 'WaitingForLoggingOperator' ? r : undefined
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; Accepted was ${JSON.stringify(seen)}`)
     })
     t.equal(waiting.status, 'Unknown', 'Accepted is not known yet')
     t.equal((await o.condition('x', 'Ready'))?.status, 'False')

@@ -7,6 +7,7 @@ import t from 'tap'
 import type { KindInfo } from '../api/kinds.ts'
 import { SharedInformers } from '../controller/kube/informers.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
+import { until } from './support/until.ts'
 
 const c = await getCluster()
 const ns = await c.newNamespace('informers')
@@ -19,14 +20,6 @@ const kind: KindInfo = {
   apiVersion: `${group}/v1`,
   plural: 'widgets',
   scope: 'Namespaced',
-}
-
-async function until(what: string, f: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 t.test('a kind the API server does not serve: synced and empty, then picked up once installed', async (t) => {
@@ -78,7 +71,7 @@ t.test('a kind the API server does not serve: synced and empty, then picked up o
       await new Promise((r) => setTimeout(r, 200)) // the CRD is not established yet
     }
   }
-  await until('the informer to see the new object', () => widgets.get('w1', ns) !== undefined)
+  await until('the informer to see the new object', () => widgets.get('w1', ns) !== undefined, 60_000)
   t.ok(widgets.isServed(), 'the kind is served now')
   t.same(seen, ['add w1'], 'its handlers heard the object')
 })

@@ -15,6 +15,7 @@ import type { TapInfo } from '../controller/relay/tap-directory.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import { encodeChunk, generateRecords } from '../local-cluster/sample-records.ts'
 import { connect, startTestRelay, type TestRelay } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const c = await getCluster()
 const ns = await c.newNamespace('access')
@@ -66,14 +67,6 @@ function k8stail(token: string, tapInfo: TapInfo = tap) {
   )
   ended.catch(() => {})
   return { messages, ended, abort: () => controller.abort() }
-}
-
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 // A record reaches both clients (once both are connected): the stream is open and working.

@@ -17,24 +17,11 @@ import { startFluentdSender } from '../local-cluster/fluentd-sender.ts'
 import { samplePods } from '../local-cluster/sample-records.ts'
 import { ensureLogTapCrd } from './support/cli-cluster.ts'
 import { connect, startTestRelay } from './support/relay.ts'
+import { until } from './support/until.ts'
 
 const c = await getCluster()
 const custom = c.kc.makeApiClient(CustomObjectsApi)
 const logger = pino({ level: process.env['RELAY_TEST_LOG'] ?? 'silent' })
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | undefined> | T | undefined,
-  ms = 15_000,
-): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await f()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 await ensureLogTapCrd(c.kc)
 const ns = await c.newNamespace('relay')

@@ -16,7 +16,7 @@ import { STREAM_SERVICE_PORT, startReplicaSet } from '../local-cluster/replica-s
 import { samplePods } from '../local-cluster/sample-records.ts'
 import { standInLogging, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { InvariantWatcher, Objects, sleep } from './controller-helpers.ts'
-import { grantTapper, k8stail } from './support/k8stail-user.ts'
+import { grantTapper, k8stail, until as untilRun } from './support/k8stail-user.ts'
 
 const c = await getCluster()
 const ns = await c.newNamespace('replicas')
@@ -109,16 +109,8 @@ const records = (from = 0) =>
     .filter((p) => p.type === 'record')
 const fromReplica = (list: Printed[], name: string) => list.filter((p) => p.replica === name).length
 
-async function until(what: string, ms: number, f: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await f())) {
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${ms} ms: ${what}\nk8stail stderr:\n${run.err()}\nk8stail exit: ${child.exitCode}`,
-      )
-    await sleep(200)
-  }
-}
+// Waits for `f`, failing with k8stail's stderr (and at once should k8stail exit).
+const until = (what: string, ms: number, f: () => boolean | Promise<boolean>) => untilRun(what, ms, f, run)
 const running = () => child.exitCode === null && child.signalCode === null
 
 // Which replica a post went to (its ingest port), and the records it carried that this user may see.

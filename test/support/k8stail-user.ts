@@ -4,10 +4,10 @@
 // test: local-cluster/stack.ts's writeTokenKubeconfig).
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node'
 import { GROUP, PLURAL } from '../../api/logtap.ts'
 import type { TestCluster } from '../../local-cluster/cluster.ts'
+import { until as waitUntil } from './until.ts'
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..')
 
@@ -89,19 +89,26 @@ export function k8stail(kubeconfig: string, relayNamespace: string, args: string
   }
 }
 
-// Waits for `f` to return something truthy; fails after `ms`, or at once when `run` exited.
+// Waits for `f` to return something truthy; fails after `ms`, or at once when `run` exited, with
+// its stderr.
 export async function until<T>(
   what: string,
   ms: number,
   f: () => T | undefined | false | Promise<T | undefined | false>,
   run?: K8stailRun,
 ): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await f()
-    if (v) return v
-    if (Date.now() > deadline || run?.exited())
-      throw new Error(`${what}: not after ${ms} ms${run ? `\nk8stail stderr:\n${run.err()}` : ''}`)
-    await sleep(200)
-  }
+  const withStderr = (err: Error) =>
+    new Error(`${err.message}${run ? `\nk8stail stderr:\n${run.err()}` : ''}`)
+  return waitUntil(
+    what,
+    async () => {
+      const v = await f()
+      if (!v && run?.exited()) throw new Error(`${what}: k8stail exited`)
+      return v
+    },
+    ms,
+    200,
+  ).catch((err: Error) => {
+    throw withStderr(err)
+  }) as Promise<T>
 }
