@@ -151,7 +151,11 @@ t.test('watches: which taps an event affects', async (t) => {
     'owner and by name',
   )
   t.same(affectedTaps('Output', out('logtap-t1'), tapsIn), ['ns/t1'], 'a foreign object at our name')
-  t.same(affectedTaps('Logging', { kind: 'Logging', metadata: { name: 'l' } }, tapsIn), ['ns/c1'])
+  t.same(
+    affectedTaps('Logging', { kind: 'Logging', metadata: { name: 'l' } }, tapsIn),
+    ['ns/t1', 'ns/t2', 'ns/c1'],
+    'a Logging: every tap (where cluster flows may live, whether any flow is rendered)',
+  )
   t.same(affectedTaps('Flow', flow('app', {}, 'Flow', 'elsewhere'), tapsIn), [])
   const clusterOutputs = () => [{ ...labelled('logtap-c1', 'c1', 'u'), kind: 'ClusterOutput' }]
   t.same(

@@ -1,6 +1,6 @@
 // What the reconciler watches, and which LogTap keys an event on each kind may affect (reconcile
 // re-reads everything else from the caches).
-import { FLOW_KINDS, isClusterKind, isFlowKind, KINDS, OUTPUT_KINDS } from '../../api/kinds.ts'
+import { FLOW_KINDS, isFlowKind, KINDS, OUTPUT_KINDS } from '../../api/kinds.ts'
 import type { LogTap } from '../../api/logtap.ts'
 import type { SharedInformer, SharedInformers } from '../kube/informers.ts'
 import type { KObject } from '../kube/objects.ts'
@@ -35,12 +35,10 @@ export function affectedTaps(
   clusterOutputs: () => readonly KObject[] = () => [],
 ): string[] {
   if (kind === 'LogTap') return [keyOfObject(obj)]
-  // A Logging decides where cluster flow taps may live.
-  if (kind === 'Logging') {
-    return tapsIn()
-      .filter((t) => isClusterKind((t as LogTap).spec?.flow?.kind))
-      .map(keyOfObject)
-  }
+  // A Logging decides where cluster flow taps may live, and whether any tap's flow is rendered at
+  // all (its Accepted condition). The event carries only the new object, not what it watched
+  // before, so every tap is looked at again; Loggings change rarely.
+  if (kind === 'Logging') return tapsIn().map(keyOfObject)
   // An output or flow: the tap that owns it, and the taps that tap it or would own it by name.
   const ns = obj.metadata.namespace ?? ''
   const keys: string[] = []
