@@ -265,7 +265,7 @@ t.test('watches: syslog-ng events reach the taps they concern', async (t) => {
     ({ metadata: { name, namespace: 'ns' }, spec: { flow: { kind, name: 'f' } } }) as LogTap
   const taps = [tap('s', 'SyslogNGFlow'), tap('c', 'SyslogNGClusterFlow')]
   const tapsIn = () => taps
-  t.same(affectedTaps('Logging', { kind: 'Logging', metadata: { name: 'l' } }, tapsIn), ['ns/c'])
+  t.same(affectedTaps('Logging', { kind: 'Logging', metadata: { name: 'l' } }, tapsIn), ['ns/s', 'ns/c'])
   const clusterOutputs = () => [ourOutput(mkTap('SyslogNGClusterFlow', {}, { name: 'c', uid: 'u' }))]
   t.same(
     affectedTaps(
