@@ -7,6 +7,7 @@ import path from 'node:path'
 import { CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node'
 import pino from 'pino'
 import { Registry } from 'prom-client'
+import type { Test } from 'tap'
 import { parse } from 'yaml'
 import { KINDS, type NamespacedKindName, resourceOf } from '../api/kinds.ts'
 import type { LogTap } from '../api/logtap.ts'
@@ -28,6 +29,21 @@ const rulesFile = path.resolve(
   'files',
   'controller-rules.yaml',
 )
+
+// A Logging (cluster-scoped) with `spec`, deleted when test `t` ends.
+export async function testLogging(
+  t: Test,
+  kc: KubeConfig,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi)
+  await custom.createClusterCustomObject({
+    ...resourceOf('Logging'),
+    body: { apiVersion: KINDS.Logging.apiVersion, kind: 'Logging', metadata: { name }, spec },
+  })
+  t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name }))
+}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

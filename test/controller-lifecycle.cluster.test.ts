@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, setHeaderOptions } from '@kubernetes/clien
 import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { verifyTapCredential } from '../api/credential.ts'
-import { KINDS, resourceOf } from '../api/kinds.ts'
+import { resourceOf } from '../api/kinds.ts'
 import { FINALIZER_OUTPUT, FINALIZER_TAP } from '../api/logtap.ts'
 import { getCluster } from '../local-cluster/cluster.ts'
 import {
@@ -15,6 +15,7 @@ import {
   Objects,
   runController,
   tapSpec,
+  testLogging,
   userFlow,
   waitFor,
 } from './controller-helpers.ts'
@@ -152,23 +153,7 @@ t.test('mirror: the user flow is never touched; the copy feeds only the tap', as
 
 t.test('ClusterFlow tap: ClusterOutput in globalOutputRefs', async (t) => {
   const { ns, o, inv } = await setup(t, 'cflow')
-  const custom = c.kc.makeApiClient(CustomObjectsApi)
-  const logging = `l-${ns}`
-  await custom.createClusterCustomObject({
-    ...resourceOf('Logging'),
-    body: {
-      apiVersion: KINDS.Logging.apiVersion,
-      kind: 'Logging',
-      metadata: { name: logging },
-      spec: { controlNamespace: ns },
-    },
-  })
-  t.teardown(() =>
-    custom.deleteClusterCustomObject({
-      ...resourceOf('Logging'),
-      name: logging,
-    }),
-  )
+  await testLogging(t, c.kc, `l-${ns}`, { controlNamespace: ns })
   await userFlow(o, 'all', 'ClusterFlow')
   await o.create('LogTap', 'c', { flow: { kind: 'ClusterFlow', name: 'all' } })
   await waitFor('global ref', async () => (await o.refs('ClusterFlow', 'all'))?.includes('logtap-c'))
@@ -186,19 +171,13 @@ t.test(
     const tenant = await c.newNamespace('xns-tenant')
     const o = new Objects(c.kc, control)
     const tenantObjects = new Objects(c.kc, tenant)
-    const custom = c.kc.makeApiClient(CustomObjectsApi)
     // A Logging of its own (loggingRef): no other test's flows belong to it.
     const loggingRef = `xns-${control}`
-    await custom.createClusterCustomObject({
-      ...resourceOf('Logging'),
-      body: {
-        apiVersion: KINDS.Logging.apiVersion,
-        kind: 'Logging',
-        metadata: { name: loggingRef },
-        spec: { controlNamespace: control, watchNamespaces: [tenant], loggingRef },
-      },
+    await testLogging(t, c.kc, loggingRef, {
+      controlNamespace: control,
+      watchNamespaces: [tenant],
+      loggingRef,
     })
-    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
     const inv = new InvariantWatcher(c.kc, control, { tenants: [tenant] })
     await inv.start()
     // The controller watches only the control namespace, as it would watch its taps' namespaces.

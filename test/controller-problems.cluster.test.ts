@@ -9,6 +9,7 @@ import {
   runController,
   sleep,
   tapSpec,
+  testLogging,
   userFlow,
   waitFor,
 } from './controller-helpers.ts'
@@ -49,19 +50,9 @@ t.test(
       localOutputRefs: ['es'],
     })
     // Some Logging exists (another team's): just none with this flow's loggingRef.
-    const custom = c.kc.makeApiClient(CustomObjectsApi)
-    const logging = (name: string, ref: string) =>
-      custom.createClusterCustomObject({
-        ...resourceOf('Logging'),
-        body: {
-          apiVersion: KINDS.Logging.apiVersion,
-          kind: 'Logging',
-          metadata: { name },
-          spec: { controlNamespace: ns, watchNamespaces: [ns], loggingRef: ref },
-        },
-      })
-    await logging(`other-${ns}`, `other-${ns}`)
-    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: `other-${ns}` }))
+    const logging = (ref: string) =>
+      testLogging(t, c.kc, ref, { controlNamespace: ns, watchNamespaces: [ns], loggingRef: ref })
+    await logging(`other-${ns}`)
     const ctl = await runController(c, ns, { operatorAcceptanceTimeoutMs: 5000 })
     t.teardown(() => ctl.stop())
     await o.create('LogTap', 'x', tapSpec('app'))
@@ -73,8 +64,7 @@ t.test(
     t.match(none.message, `No Logging has loggingRef "${loggingRef}", the Flow app's`)
     t.equal((await o.condition('x', 'Attached'))?.status, 'True', 'attached all the same')
     // A Logging that would render it, but nothing answers for it (no operator writes status).
-    await logging(loggingRef, loggingRef)
-    t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+    await logging(loggingRef)
     // The wait starts when a Logging would render the flow, however long after the attachment.
     let seen: unknown
     const waiting = await waitFor('WaitingForLoggingOperator', async () => {
@@ -97,19 +87,7 @@ t.test(
 t.test('ClusterFlow tap outside the control namespace: WrongNamespace', async (t) => {
   const ns = await c.newNamespace('wrongns')
   const o = new Objects(c.kc, ns)
-  const custom = c.kc.makeApiClient(CustomObjectsApi)
-  const logging = `l-${ns}`
-  const L = resourceOf('Logging')
-  await custom.createClusterCustomObject({
-    ...L,
-    body: {
-      apiVersion: KINDS.Logging.apiVersion,
-      kind: 'Logging',
-      metadata: { name: logging },
-      spec: { controlNamespace: `${ns}-control` },
-    },
-  })
-  t.teardown(() => custom.deleteClusterCustomObject({ ...L, name: logging }))
+  await testLogging(t, c.kc, `l-${ns}`, { controlNamespace: `${ns}-control` })
   const ctl = await runController(c, ns)
   t.teardown(() => ctl.stop())
   await userFlow(o, 'all', 'ClusterFlow')
@@ -248,18 +226,8 @@ t.test('sweep: a ref removed by hand comes back; a dangling ref of ours is remov
 t.test('sweep: a dangling global ref of ours is removed in any namespace its Logging watches', async (t) => {
   const control = await c.newNamespace('sweep-global')
   const tenant = await c.newNamespace('sweep-tenant')
-  const custom = c.kc.makeApiClient(CustomObjectsApi)
   const loggingRef = `sweep-${control}`
-  await custom.createClusterCustomObject({
-    ...resourceOf('Logging'),
-    body: {
-      apiVersion: KINDS.Logging.apiVersion,
-      kind: 'Logging',
-      metadata: { name: loggingRef },
-      spec: { controlNamespace: control, watchNamespaces: [tenant], loggingRef },
-    },
-  })
-  t.teardown(() => custom.deleteClusterCustomObject({ ...resourceOf('Logging'), name: loggingRef }))
+  await testLogging(t, c.kc, loggingRef, { controlNamespace: control, watchNamespaces: [tenant], loggingRef })
   const tenantObjects = new Objects(c.kc, tenant)
   const spec = (refs: string[], ref = loggingRef) => ({
     loggingRef: ref,

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CustomObjectsApi } from '@kubernetes/client-node'
 import t, { type Test } from 'tap'
-import { KINDS, type OutputKindName, resourceOf } from '../api/kinds.ts'
+import { type OutputKindName, resourceOf } from '../api/kinds.ts'
 import { GROUP, LABEL_TAP, type LogTap, PLURAL, VERSION } from '../api/logtap.ts'
 import { tapObjectName } from '../controller/reconciler/desired/naming.ts'
 import {
@@ -28,6 +28,7 @@ import { generateRecords, samplePods } from '../local-cluster/sample-records.ts'
 import { startLogSocket, writeTokenKubeconfig } from '../local-cluster/stack.ts'
 import { grantTapper, type K8stailRun, k8stail, until } from './support/k8stail-user.ts'
 import { realPipeline } from './support/real-pipeline.ts'
+import { createTapIn } from './support/real-taps.ts'
 
 const rp = await realPipeline(['operator', 'syslog-ng'])
 if (rp) {
@@ -226,17 +227,9 @@ if (rp) {
   )
 
   t.test('a persistent LogTap of a SyslogNGClusterFlow, streamed with k8stail --kind', async (t) => {
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: PLURAL,
-      body: {
-        apiVersion: KINDS.LogTap.apiVersion,
-        kind: 'LogTap',
-        metadata: { name: 'all-records' },
-        spec: { flow: { kind: 'SyslogNGClusterFlow', name: 'all' }, lifetime: 'persistent' },
-      },
+    await createTapIn(custom, ns, 'all-records', {
+      flow: { kind: 'SyslogNGClusterFlow', name: 'all' },
+      lifetime: 'persistent',
     })
     const { sng } = await syslogNgFor(t, 'SyslogNGClusterOutput', 'all-records')
     t.same((await spec('SyslogNGClusterFlow', 'all'))['globalOutputRefs'], ['archive', 'logtap-all-records'])
@@ -301,17 +294,10 @@ if (rp) {
   })
 
   t.test('mirror mode: a SyslogNGFlow copy feeds the tap; the user’s flow is never touched', async (t) => {
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: PLURAL,
-      body: {
-        apiVersion: KINDS.LogTap.apiVersion,
-        kind: 'LogTap',
-        metadata: { name: 'shop-copy' },
-        spec: { flow: { kind: 'SyslogNGFlow', name: 'shop' }, mode: 'mirror', lifetime: 'persistent' },
-      },
+    await createTapIn(custom, ns, 'shop-copy', {
+      flow: { kind: 'SyslogNGFlow', name: 'shop' },
+      mode: 'mirror',
+      lifetime: 'persistent',
     })
     const { sng } = await syslogNgFor(t, 'SyslogNGOutput', 'shop-copy')
     t.same(await spec('SyslogNGFlow', 'logtap-shop-copy'), {

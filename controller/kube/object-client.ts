@@ -177,45 +177,34 @@ export class ObjectClient {
   }
 
   // Status of a LogTap through the status subresource, carrying only the controller's fields.
-  async applyTapStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        ...resourceOf('LogTap'),
-        namespace,
-        name,
-        body: {
-          apiVersion: KINDS.LogTap.apiVersion,
-          kind: KINDS.LogTap.kind,
-          metadata: { name, namespace },
-          status,
-        },
-        fieldManager: FIELD_MANAGER_CONTROLLER,
-        force: true,
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    )
+  applyTapStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    return this.#applyTapStatus({ name, namespace }, status, FIELD_MANAGER_CONTROLLER)
   }
 
   // The relay totals of a LogTap (status.listeners, recordsReceived, lastRecordTime) under their
   // own field manager, pinned to one incarnation of the tap.
-  async applyRelayTotals(
+  applyRelayTotals(
     namespace: string,
     name: string,
     uid: string,
     totals: Record<string, unknown>,
   ): Promise<void> {
+    return this.#applyTapStatus({ name, namespace, uid }, totals, FIELD_MANAGER_RELAY)
+  }
+
+  // Server-side apply of `status` fields owned by `fieldManager` (and only those).
+  async #applyTapStatus(
+    metadata: { name: string; namespace: string; uid?: string },
+    status: Record<string, unknown>,
+    fieldManager: string,
+  ): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
       {
         ...resourceOf('LogTap'),
-        namespace,
-        name,
-        body: {
-          apiVersion: KINDS.LogTap.apiVersion,
-          kind: KINDS.LogTap.kind,
-          metadata: { name, namespace, uid },
-          status: totals,
-        },
-        fieldManager: FIELD_MANAGER_RELAY,
+        namespace: metadata.namespace,
+        name: metadata.name,
+        body: { apiVersion: KINDS.LogTap.apiVersion, kind: KINDS.LogTap.kind, metadata, status },
+        fieldManager,
         force: true,
       },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),

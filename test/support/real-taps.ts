@@ -138,30 +138,10 @@ export async function realTaps(rp: RealPipeline, o: RealTapsOptions) {
     }
   }
 
-  const tapObject = async (name: string) => {
-    try {
-      return (await custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns,
-        plural: PLURAL,
-        name,
-      })) as LogTap
-    } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined
-      throw err
-    }
-  }
+  const tapObject = (name: string) => getTap(custom, ns, name)
   const condition = async (tap: string, type: string) =>
     (await tapObject(tap))?.status?.conditions?.find((x) => x.type === type)
-  const createTap = (name: string, spec: Record<string, unknown>) =>
-    custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: PLURAL,
-      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'LogTap', metadata: { name }, spec },
-    })
+  const createTap = (name: string, spec: Record<string, unknown>) => createTapIn(custom, ns, name, spec)
   const deleteTap = (name: string) =>
     custom.deleteNamespacedCustomObject({
       group: GROUP,
