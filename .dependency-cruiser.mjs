@@ -50,6 +50,23 @@ export default {
       },
     },
 
+    // Wall: typebox (the schema builder) stays in the schema modules; the relay and k8stail only
+    // need the types derived from them.
+    {
+      name: 'schemas-load-only-where-needed',
+      severity: 'error',
+      comment:
+        'typebox and the api/*-schema.ts modules are for the CRD generator and the types: loading ' +
+        'them costs every process ~7 MB of memory and startup time. Import their types with ' +
+        '`import type` (api/logtap.ts and api/selection.ts re-export them); validate with the api/ ' +
+        'functions (parseSelection, …).',
+      from: { path: '^(api|cli|controller/relay)/', pathNot: '^api/[^/]+-schema[.]ts$' },
+      to: {
+        path: ['(^|/)node_modules/typebox/', '^api/[^/]+-schema[.]ts$'],
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+
     // Wall: k8stail (cli/) is a separate package built from cli/ and api/ only.
     {
       name: 'cli-imports-only-api-cli-and-packages',

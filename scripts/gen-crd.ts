@@ -1,21 +1,12 @@
-// Generates crds/logsocket.dev_logtaps.yaml from the typebox schemas in api/logtap.ts.
+// Generates crds/logsocket.dev_logtaps.yaml from the typebox schemas in api/logtap-schema.ts.
 //   node scripts/gen-crd.ts           write the file
 //   node scripts/gen-crd.ts --check   exit 1 when the committed file differs from what would be generated
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
-import {
-  CATEGORIES,
-  GROUP,
-  KIND,
-  LogTapSpec,
-  LogTapStatus,
-  PLURAL,
-  SHORT_NAMES,
-  SINGULAR,
-  VERSION,
-} from '../api/logtap.ts'
+import { CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from '../api/logtap.ts'
+import { LogTapSpec, LogTapStatus } from '../api/logtap-schema.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const CRD_PATH = join(root, 'crds', `${GROUP}_${PLURAL}.yaml`)
