@@ -42,6 +42,7 @@ import { IngestSlots } from './ingest-admission.ts'
 import type { ShedCause } from './metrics.ts'
 import { type BodyFormat, LineSegments, RecordCounter } from './records.ts'
 import { refuse } from './refusal.ts'
+import { releaseBytes } from './release.ts'
 
 const gunzipAsync = promisify(gunzip)
 
@@ -149,7 +150,11 @@ async function countRecords(
 ): Promise<number> {
   const counter = new RecordCounter()
   for (const piece of held) counter.push(piece)
-  if (payload) await receive(payload, deadline, (piece) => counter.push(piece))
+  if (payload)
+    await receive(payload, deadline, (piece) => {
+      counter.push(piece)
+      releaseBytes(piece)
+    })
   return counter.end()
 }
 
@@ -292,7 +297,10 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
               total.skipped += r.skipped
             }
             try {
-              await receive(payload, deadline as BodyDeadline, (piece) => lines.push(piece, forward))
+              await receive(payload, deadline as BodyDeadline, (piece) => {
+                lines.push(piece, forward)
+                releaseBytes(piece) // forwarded (copied into frames) or carried (copied)
+              })
               lines.end(forward)
             } finally {
               lines.abandon()
@@ -318,6 +326,7 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
               pieces.push(piece)
             })
           let body = Buffer.concat(pieces, read)
+          for (const piece of pieces) releaseBytes(piece)
           if (gzip) {
             const isize = inflatedSize(body)
             if (isize === undefined) return refuse(reply, 400, 'bad-encoding', 'body is not valid gzip')
@@ -328,7 +337,9 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
             inflate = 2 * isize
             try {
               // A body inflating past what its trailer says is corrupt (or a bomb that lies).
-              body = await gunzipAsync(body, { maxOutputLength: Math.max(1, isize) })
+              const gzipped = body
+              body = await gunzipAsync(gzipped, { maxOutputLength: Math.max(1, isize) })
+              releaseBytes(gzipped)
             } catch {
               return refuse(
                 reply,
@@ -341,7 +352,9 @@ export function ingestRoutes(ctx: RelayContext): FastifyPluginAsync {
           // Re-read: the tap may have gone while the body was arriving.
           const tap = o.taps.get(namespace, name)
           if (!tap) return refuse(reply, 404, 'unknown-tap', `no LogTap ${namespace}/${name}`)
-          return reply.code(200).send(hub.ingest(tap, body, format))
+          const result = hub.ingest(tap, body, format)
+          releaseBytes(body) // its records are copied into frames
+          return reply.code(200).send(result)
         } catch (err) {
           if (!(err instanceof BodyError)) throw err
           if (err.error === 'body-timeout') {

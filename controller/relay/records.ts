@@ -68,7 +68,8 @@ export function splitRecords(
 
 // Cuts a body that arrives in pieces into segments of whole lines, handed on as soon as they
 // are complete, so NDJSON records can be forwarded while the rest of the chunk is in flight.
-// A line cut by a piece boundary is carried (copied once) into the next segment. The carried
+// A line cut by a piece boundary is copied out of its piece (so that the piece can be released
+// once pushed: release.ts) and joined with its end in the next segment. The carried
 // bytes are what a body holds between pieces: `hold` is asked for them (false: no memory for
 // them), and a line longer than `maxLine`, or one `hold` refuses, is skipped whole and counted.
 export class LineSegments {
@@ -135,7 +136,7 @@ export class LineSegments {
       this.skipped++
       return
     }
-    this.#carry.push(part)
+    this.#carry.push(Buffer.from(part))
     this.#carried += part.length
   }
 
