@@ -5,8 +5,10 @@
 // waited for that at any moment: ~10 MB of the relay's peak RSS (docs/benchmarks.md). Detaching
 // the ArrayBuffer frees its bytes at once.
 //
-// The caller must keep no other view of the bytes: records are copied into frames, and a line cut
-// by a piece boundary is copied out of its piece (LineSegments).
+// Used for each piece as it is forwarded or counted, and for a body read whole (joined, inflated:
+// up to the body limits) once its records are framed. The caller must keep no other view of the
+// bytes: records are copied into frames, and a line cut by a piece boundary is copied out of its
+// piece (LineSegments).
 export function releaseBytes(b: Buffer): void {
   // Only a Buffer that owns its whole ArrayBuffer: a slice of Node's shared pool (a small
   // Buffer.from or allocUnsafe) shares it with others and is left to the collector.
