@@ -3,22 +3,15 @@
 // writes on Flows and Outputs, and the aggregator configuration it renders into Secrets.
 import { randomBytes } from 'node:crypto'
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
-import { KINDS, resourceOf } from '../../api/kinds.ts'
+import { type FlowKindName, KINDS, type OutputKindName, resourceOf } from '../../api/kinds.ts'
 import { OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, WRITER_CLUSTER_ROLE } from './operator.ts'
 
 const RBAC_GROUP = 'rbac.authorization.k8s.io'
 
 type Aggregator = 'fluentd' | 'syslogNG'
 
-export type LoggingKind =
-  | 'Flow'
-  | 'ClusterFlow'
-  | 'Output'
-  | 'ClusterOutput'
-  | 'SyslogNGFlow'
-  | 'SyslogNGClusterFlow'
-  | 'SyslogNGOutput'
-  | 'SyslogNGClusterOutput'
+// The flows and outputs of both aggregators, as the kinds table names them.
+export type LoggingKind = FlowKindName | OutputKindName
 
 export interface LoggingOptions {
   aggregator: Aggregator
